@@ -1,0 +1,48 @@
+#pragma once
+// Matrix products with weights in any storage type: the CPU backend's hottest kernel.
+//
+//   y[m, n] = sum_k W[n, k] * x[m, k]      W: [N, K] in w.type, x: [M, K] f32, y: [M, N] f32
+//
+// Equivalence contract (docs/ARCHITECTURE.md, "kv-aligned"): the operations that produce
+// y[m, n] depend only on W's row n and x's row m -- never on M, on which other rows are in the
+// batch, on the thread count or on the task partition. So a batched prefill (M = 512) and a
+// one-token decode (M = 1) give bit-identical rows. Tests check matmul(X)[m] == matmul(X[m]).
+//
+// Quantized weight types may quantize each activation row to 8 bits first (as ggml does, for
+// integer dot products); that is a per-row, deterministic step and keeps the contract.
+
+#include <cstdint>
+#include <vector>
+
+#include "greta/core/thread_pool.h"
+#include "greta/quant/types.h"
+
+namespace greta::cpu {
+
+// A weight matrix in place in the mapped file (no copy).
+struct WeightMatrix {
+  TensorType type = TensorType::F32;
+  int64_t rows = 0;       // N (output features)
+  int64_t cols = 0;       // K (input features); a multiple of the type's block size
+  int64_t row_bytes = 0;  // bytes of one row
+  const uint8_t* data = nullptr;
+};
+
+// Scratch memory reused across calls (activation quantization buffers). Allocated once per
+// session and grown on demand; never shrinks.
+struct MatmulScratch {
+  std::vector<uint8_t> buffer;
+};
+
+// y: [m, w.rows] f32, row stride ldy (>= w.rows) elements. x: [m, w.cols] f32, row stride ldx.
+void matmul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+            ThreadPool& pool, MatmulScratch& scratch);
+
+// Scalar reference: dequantizes each weight row (greta/quant/quant.h) and accumulates in f64,
+// then rounds to f32. Slow; used by tests as the ground truth for error bounds.
+void matmul_reference(const WeightMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy);
+
+// Weight bytes read by one full pass over w (for bandwidth accounting).
+inline int64_t matmul_weight_bytes(const WeightMatrix& w) { return w.rows * w.row_bytes; }
+
+}  // namespace greta::cpu
