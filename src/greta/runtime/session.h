@@ -1,0 +1,86 @@
+#pragma once
+// The runtime API the CLIs use: load a model, run prefill/decode against a KV cache.
+//
+//   auto lm = greta::load_model("models/stories260K.gguf");
+//   greta::Session s(*lm, {.n_ctx = 0, .kv_dtype = KvDtype::BF16, .kv_aligned = true, .n_threads = 2});
+//   const float* logits = s.prefill(prompt_ids, /*all_logits=*/false);  // [1, n_vocab]
+//   logits = s.decode(next_id);                                         // [n_vocab]
+//
+// prefill() and decode() are two real code paths (batched vs single-token). With kv_aligned the
+// logits of a position are bit-identical whichever path computed it, for any n_threads.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "greta/tokenizer/tokenizer.h"
+
+namespace greta {
+
+namespace gguf { class GgufFile; }
+namespace model { class Model; }
+class ThreadPool;
+
+enum class KvDtype { F32, F16, BF16 };
+const char* kv_dtype_name(KvDtype t);  // "f32", "f16", "bf16"
+
+struct ModelStats {
+  std::string arch;              // "llama", "qwen2"
+  std::string weights_type;      // dominant matrix type, e.g. "q8_0" (or "mixed: q4_K+q6_K")
+  int64_t n_params = 0;
+  int64_t weight_bytes_per_token = 0;  // bytes of weights read by one decode step (no embedding table)
+  int32_t n_vocab = 0;
+  int32_t n_ctx_train = 0;
+  int32_t n_layer = 0;
+  int32_t n_embd = 0;
+};
+
+// A loaded model: the mapped file, its tokenizer and its bound weights. Immutable; sessions
+// share it.
+struct LoadedModel {
+  std::unique_ptr<gguf::GgufFile> file;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<model::Model> model;
+  ModelStats stats;
+  ~LoadedModel();
+};
+
+// Throws greta::Error naming the file and the problem.
+std::unique_ptr<LoadedModel> load_model(const std::string& path);
+
+struct SessionOptions {
+  int32_t n_ctx = 0;  // 0: the model's context length, capped at 4096
+  KvDtype kv_dtype = KvDtype::BF16;
+  bool kv_aligned = false;
+  int n_threads = 1;
+};
+
+class Session {
+ public:
+  Session(const LoadedModel& model, const SessionOptions& options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  int32_t n_ctx() const;
+  int32_t n_past() const;   // positions already in the KV cache
+  int32_t n_vocab() const;
+
+  // Batched prefill of tokens at positions [n_past, n_past + n). Returns logits
+  // [all_logits ? n : 1, n_vocab] f32 (the last row only when !all_logits), valid until the next
+  // call. Throws greta::Error if n_past + n > n_ctx or a token id is out of range.
+  const float* prefill(std::span<const TokenId> tokens, bool all_logits);
+
+  // Single-token decode at position n_past. Returns logits [n_vocab] f32.
+  const float* decode(TokenId token);
+
+  // Forget the KV cache (n_past = 0).
+  void reset();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace greta
