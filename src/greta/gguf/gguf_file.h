@@ -21,6 +21,14 @@
 
 namespace greta::gguf {
 
+// Validation bounds (docs/ARCHITECTURE.md, "GGUF validation bounds").
+inline constexpr uint64_t kMaxKeyBytes = 65535;        // metadata key length
+inline constexpr uint64_t kMaxTensorNameBytes = 63;    // as ggml's GGML_MAX_NAME - 1
+inline constexpr int kMaxDims = 4;                      // n_dims in [1, 4]
+inline constexpr int kMaxArrayDepth = 8;                // an array nested in 7 more arrays at most
+inline constexpr uint64_t kMaxAlignment = 1u << 20;     // general.alignment: power of two <= 1 MiB
+inline constexpr uint64_t kDefaultAlignment = 32;
+
 enum class ValueType : uint32_t {
   U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
   STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
