@@ -403,10 +403,10 @@ void GgufFile::parse() {
       c.bad(ctx + ": row length " + std::to_string(ti.ne[0]) + " is not a multiple of the " + info->name +
             " block size " + std::to_string(info->block_size));
     }
-    // n_bytes = n_rows * row_bytes; both factors are bounded by n_elements * type_size.
-    const uint64_t row_bytes = uint64_t(ti.ne[0]) / uint64_t(info->block_size) * uint64_t(info->type_size);
+    uint64_t row_bytes = 0;
     const uint64_t n_rows = n_elements / uint64_t(ti.ne[0]);
-    if (!checked_mul(row_bytes, n_rows, &ti.n_bytes)) {
+    if (!checked_mul(uint64_t(ti.ne[0]) / uint64_t(info->block_size), uint64_t(info->type_size), &row_bytes) ||
+        !checked_mul(row_bytes, n_rows, &ti.n_bytes)) {
       c.bad(ctx + ": byte size of shape " + ti.shape_string() + " in " + info->name + " overflows");
     }
     ti.offset = c.read<uint64_t>(ctx + " offset");
