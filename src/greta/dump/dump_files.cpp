@@ -1,0 +1,44 @@
+#include "greta/dump/dump_files.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "greta/core/error.h"
+
+namespace greta::dump {
+
+std::string dump_tmp_name(const char* final_name, long pid, unsigned n) {
+  return std::string(".") + final_name + ".tmp-" + std::to_string(pid) + "-" + std::to_string(n);
+}
+
+DumpLock::DumpLock(const std::string& dir, bool exclusive) {
+  std::string path = dir + "/" + kLockFile;
+  // A reader never creates the lock file: without one, no writer has published here yet, and
+  // the CRC-32 recorded in metadata.json still catches a writer that starts meanwhile.
+  fd_ = exclusive ? ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)
+                  : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    if (!exclusive) return;
+    fail("cannot open lock file '" + path + "': " + std::strerror(errno));
+  }
+  int rc;
+  do {
+    rc = ::flock(fd_, exclusive ? LOCK_EX : LOCK_SH);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0 && exclusive) {
+    int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    fail("cannot lock '" + path + "': " + std::strerror(err));
+  }
+}
+
+DumpLock::~DumpLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+}
+
+}  // namespace greta::dump
