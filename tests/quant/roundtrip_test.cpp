@@ -141,3 +141,30 @@ TEST(Quantize, ZeroBlockScaleSignMatchesGgml) {
 
 }  // namespace
 }  // namespace greta
+
+namespace greta {
+namespace {
+
+// GGUF data may be 1-byte aligned (general.alignment = 1): every type must decode and encode
+// at an odd address, with the same result (the sanitizer build checks the accesses).
+TEST_P(BlockwiseTest, OddAddressesGiveSameResult) {
+  const TensorType type = GetParam();
+  const int64_t n = 512;
+  const auto x = random_row(n, 11, 3.0f);
+  const size_t bytes = static_cast<size_t>(tensor_row_bytes(type, n));
+  std::vector<uint8_t> aligned_buf(bytes + 16), odd_buf(bytes + 16);
+  uint8_t* aligned = aligned_buf.data();
+  while (reinterpret_cast<uintptr_t>(aligned) % 16 != 0) ++aligned;
+  uint8_t* odd = odd_buf.data() + 1;
+  while (reinterpret_cast<uintptr_t>(odd) % 2 == 0) ++odd;
+  quantize_row(type, x.data(), aligned, n);
+  quantize_row(type, x.data(), odd, n);
+  ASSERT_EQ(std::memcmp(aligned, odd, bytes), 0);
+  std::vector<float> ya(static_cast<size_t>(n)), yo(static_cast<size_t>(n));
+  dequantize_row(type, aligned, ya.data(), n);
+  dequantize_row(type, odd, yo.data(), n);
+  ASSERT_EQ(std::memcmp(ya.data(), yo.data(), ya.size() * sizeof(float)), 0);
+}
+
+}  // namespace
+}  // namespace greta

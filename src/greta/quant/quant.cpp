@@ -11,6 +11,21 @@ namespace greta {
 
 using namespace quant_detail;
 
+namespace {
+
+// Element i of a u16 array at any address (GGUF data may be 1-byte aligned).
+inline uint16_t load_u16(const void* p, int64_t i) {
+  uint16_t v;
+  std::memcpy(&v, static_cast<const uint8_t*>(p) + 2 * i, sizeof v);
+  return v;
+}
+
+inline void store_u16(void* p, int64_t i, uint16_t v) {
+  std::memcpy(static_cast<uint8_t*>(p) + 2 * i, &v, sizeof v);
+}
+
+}  // namespace
+
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
   const auto& info = tensor_type_info(type);
   GRETA_ASSERT_MSG(info.is_storage_type, "dequantize_row: not a storage type");
@@ -19,16 +34,12 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
     case TensorType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
-    case TensorType::F16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
+    case TensorType::F16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(load_u16(src, i));
       return;
-    }
-    case TensorType::BF16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(h[i]);
+    case TensorType::BF16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load_u16(src, i));
       return;
-    }
     case TensorType::Q4_0: return dequantize_q4_0(static_cast<const BlockQ4_0*>(src), dst, n);
     case TensorType::Q4_1: return dequantize_q4_1(static_cast<const BlockQ4_1*>(src), dst, n);
     case TensorType::Q5_0: return dequantize_q5_0(static_cast<const BlockQ5_0*>(src), dst, n);
@@ -52,16 +63,12 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
     case TensorType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
       return;
-    case TensorType::F16: {
-      auto* h = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+    case TensorType::F16:
+      for (int64_t i = 0; i < n; ++i) store_u16(dst, i, fp32_to_fp16(src[i]));
       return;
-    }
-    case TensorType::BF16: {
-      auto* h = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
+    case TensorType::BF16:
+      for (int64_t i = 0; i < n; ++i) store_u16(dst, i, fp32_to_bf16(src[i]));
       return;
-    }
     case TensorType::Q4_0: return quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), n);
     case TensorType::Q4_1: return quantize_q4_1(src, static_cast<BlockQ4_1*>(dst), n);
     case TensorType::Q5_0: return quantize_q5_0(src, static_cast<BlockQ5_0*>(dst), n);

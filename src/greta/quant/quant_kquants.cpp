@@ -511,7 +511,10 @@ void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     uint8_t L[kQK_K];
     std::memset(y[i].scales, 0, sizeof y[i].scales);
-    quantize_q45_k_block(x, 15, -1.f, 0.1f, 20, y[i].scales, &y[i].d, &y[i].dmin, L);
+    uint16_t d, dmin;
+    quantize_q45_k_block(x, 15, -1.f, 0.1f, 20, y[i].scales, &d, &dmin, L);
+    y[i].d = d;
+    y[i].dmin = dmin;
     uint8_t* q = y[i].qs;
     for (int j = 0; j < kQK_K; j += 64, q += 32) {
       for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
@@ -524,7 +527,10 @@ void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n) {
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     uint8_t L[kQK_K];
     std::memset(y[i].scales, 0, sizeof y[i].scales);
-    quantize_q45_k_block(x, 31, -0.5f, 0.1f, 15, y[i].scales, &y[i].d, &y[i].dmin, L);
+    uint16_t d, dmin;
+    quantize_q45_k_block(x, 31, -0.5f, 0.1f, 15, y[i].scales, &d, &dmin, L);
+    y[i].d = d;
+    y[i].dmin = dmin;
     uint8_t* qh = y[i].qh;
     uint8_t* ql = y[i].qs;
     std::memset(qh, 0, sizeof y[i].qh);
