@@ -1,0 +1,364 @@
+#include "greta/runtime/infer_options.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "greta/core/build_info.h"
+#include "greta/core/error.h"
+
+namespace greta {
+
+namespace {
+
+[[noreturn]] void usage_error(const std::string& what, const std::string& expected,
+                              const std::string& got) {
+  fail(what + ": expected " + expected + ", got '" + got + "'", kExitUsage);
+}
+
+int default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  if (hw == 0) return 1;
+  return static_cast<int>(std::min<unsigned>(hw, kMaxThreads));
+}
+
+// Strict decimal integer: optional '-', digits only, the whole string, in [lo, hi].
+int64_t parse_int(const std::string& text, const std::string& what, int64_t lo, int64_t hi) {
+  const std::string expected = "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end || v < lo || v > hi) {
+    usage_error(what, expected, text);
+  }
+  return v;
+}
+
+// Strict finite decimal float in [lo, hi].
+float parse_float(const std::string& text, const std::string& what, float lo, float hi) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "a number in [%g, %g]", lo, hi);
+  float v = 0.0f;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v, std::chars_format::general);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < lo || v > hi) {
+    usage_error(what, buf, text);
+  }
+  return v;
+}
+
+// The shortest decimal that reads back to the same float, as a JSON number (0.8f -> 0.8).
+nlohmann::json float_json(float v) {
+  char buf[32];
+  const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  GRETA_ASSERT(ec == std::errc());
+  return std::strtod(std::string(buf, ptr).c_str(), nullptr);
+}
+
+// Every flag as text, exactly as given; validated after parsing so that every message has the
+// same shape and names the flag.
+struct RawOptions {
+  std::string model = kDefaultModelPath;
+  std::string prompt;
+  std::string prompt_file;
+  std::string max_tokens = std::to_string(kDefaultMaxTokens);
+  std::string threads;
+  std::string seed;
+  std::string ctx_size = "0";
+  std::string temp = "0.8";
+  std::string top_k = "40";
+  std::string top_p = "0.95";
+  std::string min_p = "0.05";
+  std::string dtype = "bf16";
+  bool ignore_eos = false;
+  std::string kv_aligned;
+  std::string mode = "prefill";
+  std::string dump_logits;
+  std::string dump_span;
+  bool version = false;
+};
+
+struct FlagTable {
+  CLI::App app{"greta_infer: generate text with a GGUF model (see docs/CLI.md)", "greta_infer"};
+  CLI::Option* model = nullptr;
+  CLI::Option* prompt = nullptr;
+  CLI::Option* prompt_file = nullptr;
+  CLI::Option* threads = nullptr;
+  CLI::Option* seed = nullptr;
+  CLI::Option* kv_aligned = nullptr;
+  CLI::Option* dump_span = nullptr;
+};
+
+// THE flag table. Keep docs/CLI.md in step with it.
+void define_flags(FlagTable& t, RawOptions& r) {
+  CLI::App& app = t.app;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.get_formatter()->column_width(34);
+  t.model = app.add_option("-m,--model", r.model,
+                           "GGUF model file (the default is searched in the current directory, "
+                           "then above the binary)")
+                ->type_name("FILE")
+                ->default_str(kDefaultModelPath);
+  t.prompt = app.add_option("-p,--prompt", r.prompt,
+                            "prompt text; special-token text such as <s> is parsed as the special "
+                            "token; empty: BOS only")
+                 ->type_name("TEXT");
+  t.prompt_file = app.add_option("-f,--prompt-file", r.prompt_file,
+                                 "read the prompt from FILE (UTF-8; one trailing newline removed)")
+                      ->type_name("FILE");
+  app.add_option("-n,--max-tokens", r.max_tokens, "number of tokens to generate (0..1000000)")
+      ->type_name("N")
+      ->default_str(r.max_tokens);
+  t.threads = app.add_option("-t,--threads", r.threads, "CPU threads (1..256)")
+                  ->type_name("N")
+                  ->default_str(std::to_string(default_threads()) + " = hardware threads");
+  t.seed = app.add_option("-s,--seed", r.seed,
+                          "PRNG seed, unsigned 64-bit (env GRETA_SEED; default: random, printed "
+                          "and recorded)")
+               ->type_name("N");
+  app.add_option("-c,--ctx-size", r.ctx_size,
+                 "context size in tokens (0 = the model's, capped at 4096)")
+      ->type_name("N")
+      ->default_str(r.ctx_size);
+  app.add_option("--temp", r.temp, "sampling temperature, 0 = greedy (0..100)")
+      ->type_name("F")
+      ->default_str(r.temp);
+  app.add_option("--top-k", r.top_k, "top-k sampling, 0 = disabled")
+      ->type_name("N")
+      ->default_str(r.top_k);
+  app.add_option("--top-p", r.top_p, "top-p (nucleus) sampling, 1 = disabled (0..1)")
+      ->type_name("F")
+      ->default_str(r.top_p);
+  app.add_option("--min-p", r.min_p, "min-p sampling, 0 = disabled (0..1)")
+      ->type_name("F")
+      ->default_str(r.min_p);
+  app.add_option("--dtype", r.dtype, "KV-cache / activation storage type: f32, f16 or bf16")
+      ->type_name("TYPE")
+      ->default_str(r.dtype);
+  app.add_flag("--ignore-eos", r.ignore_eos, "keep generating after end-of-generation tokens");
+  t.kv_aligned = app.add_option("--kv-aligned", r.kv_aligned,
+                                "1: prefill == decode bit-exact mode (env GRETA_KV_ALIGNED)")
+                     ->type_name("0|1")
+                     ->default_str("0");
+  app.add_option("--mode", r.mode,
+                 "prefill: whole prompt in one batch; decode: last prompt token through the "
+                 "single-token path")
+      ->type_name("MODE")
+      ->default_str(r.mode);
+  app.add_option("--dump-logits", r.dump_logits,
+                 "write metadata.json and logits.jsonl.gz to DIR (created if missing)")
+      ->type_name("DIR");
+  t.dump_span = app.add_option("--dump-span", r.dump_span,
+                               "token indices to dump (default: prompt_len:1)")
+                    ->type_name("START:COUNT");
+  app.add_flag("--version", r.version, "print the version and exit");
+}
+
+std::string version_text() {
+  return std::string("greta_infer ") + build::kVersion + " (" + build::kGitBranch + "@" +
+         build::kGitCommit + ")\n";
+}
+
+}  // namespace
+
+const char* gen_mode_name(GenMode m) { return m == GenMode::Decode ? "decode" : "prefill"; }
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+uint64_t parse_seed_value(const std::string& text, const std::string& what) {
+  const char* expected = "an unsigned 64-bit decimal integer (0..18446744073709551615)";
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  // from_chars for unsigned rejects '-' and '+', and reports overflow as out of range.
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v, 10);
+  if (text.empty() || ec != std::errc() || ptr != end) usage_error(what, expected, text);
+  return v;
+}
+
+bool parse_kv_aligned_value(const std::string& text, const std::string& what) {
+  if (text == "0") return false;
+  if (text == "1") return true;
+  usage_error(what, "0 or 1", text);
+}
+
+DumpSpan parse_dump_span(const std::string& text) {
+  const char* expected = "START:COUNT, two decimal integers with START >= 1 and COUNT >= 1";
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) usage_error("--dump-span", expected, text);
+  const std::string a = text.substr(0, colon), b = text.substr(colon + 1);
+  int64_t start = 0, count = 0;
+  const auto pa = std::from_chars(a.data(), a.data() + a.size(), start);
+  const auto pb = std::from_chars(b.data(), b.data() + b.size(), count);
+  if (a.empty() || b.empty() || pa.ec != std::errc() || pa.ptr != a.data() + a.size() ||
+      pb.ec != std::errc() || pb.ptr != b.data() + b.size() || start < 1 || count < 1 ||
+      start > (int64_t{1} << 40) || count > (int64_t{1} << 40)) {
+    usage_error("--dump-span", expected, text);
+  }
+  return {start, count};
+}
+
+std::vector<std::string> infer_option_names() {
+  FlagTable t;
+  RawOptions r;
+  define_flags(t, r);
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : t.app.get_options()) {
+    for (const std::string& n : opt->get_lnames()) names.push_back(n);
+  }
+  return names;
+}
+
+ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvLookup& env) {
+  FlagTable t;
+  RawOptions r;
+  define_flags(t, r);
+
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  if (argv.empty()) argv.push_back("greta_infer");
+  ParseResult result;
+  try {
+    t.app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    result.exit_now = true;
+    result.text = t.app.help();
+    return result;
+  } catch (const CLI::ParseError& e) {
+    fail(std::string(e.what()) + " (see --help)", kExitUsage);
+  }
+  if (r.version) {
+    result.exit_now = true;
+    result.text = version_text();
+    return result;
+  }
+
+  InferOptions& o = result.options;
+  o.model_path = r.model;
+  o.model_given = t.model->count() > 0;
+  if (o.model_path.empty()) usage_error("--model", "a file path", r.model);
+  if (t.prompt->count() > 0 && t.prompt_file->count() > 0) {
+    fail("--prompt and --prompt-file are exclusive: give one of them", kExitUsage);
+  }
+  o.prompt = r.prompt;
+  o.prompt_file = r.prompt_file;
+  if (t.prompt_file->count() > 0 && o.prompt_file.empty()) {
+    usage_error("--prompt-file", "a file path", r.prompt_file);
+  }
+  o.max_tokens = static_cast<int32_t>(parse_int(r.max_tokens, "--max-tokens", 0, 1000000));
+  o.n_threads = t.threads->count() > 0
+                    ? static_cast<int>(parse_int(r.threads, "--threads", 1, kMaxThreads))
+                    : default_threads();
+  o.ctx_size = static_cast<int32_t>(parse_int(r.ctx_size, "--ctx-size", 0, 1 << 24));
+  o.sampling.temp = parse_float(r.temp, "--temp", 0.0f, 100.0f);
+  o.sampling.top_k = static_cast<int32_t>(parse_int(r.top_k, "--top-k", 0, 1 << 30));
+  o.sampling.top_p = parse_float(r.top_p, "--top-p", 0.0f, 1.0f);
+  o.sampling.min_p = parse_float(r.min_p, "--min-p", 0.0f, 1.0f);
+  if (r.dtype == "f32") {
+    o.dtype = KvDtype::F32;
+  } else if (r.dtype == "f16") {
+    o.dtype = KvDtype::F16;
+  } else if (r.dtype == "bf16") {
+    o.dtype = KvDtype::BF16;
+  } else {
+    usage_error("--dtype", "f32, f16 or bf16", r.dtype);
+  }
+  o.ignore_eos = r.ignore_eos;
+  if (r.mode == "prefill") {
+    o.mode = GenMode::Prefill;
+  } else if (r.mode == "decode") {
+    o.mode = GenMode::Decode;
+  } else {
+    usage_error("--mode", "prefill or decode", r.mode);
+  }
+  o.dump_dir = r.dump_logits;
+  if (t.dump_span->count() > 0) o.dump_span = parse_dump_span(r.dump_span);
+
+  // Environment: the flag wins (the variable is then not read at all); an empty variable counts
+  // as unset; a malformed one is an error naming it.
+  const auto env_value = [&](const char* name) -> std::optional<std::string> {
+    std::optional<std::string> v = env(name);
+    if (v && v->empty()) return std::nullopt;
+    return v;
+  };
+  if (t.kv_aligned->count() > 0) {
+    o.kv_aligned = parse_kv_aligned_value(r.kv_aligned, "--kv-aligned");
+    o.kv_aligned_source = "flag";
+  } else if (const auto v = env_value("GRETA_KV_ALIGNED")) {
+    o.kv_aligned = parse_kv_aligned_value(*v, "GRETA_KV_ALIGNED");
+    o.kv_aligned_source = "env";
+  } else {
+    o.kv_aligned = false;
+    o.kv_aligned_source = "default";
+  }
+  if (t.seed->count() > 0) {
+    o.seed = parse_seed_value(r.seed, "--seed");
+    o.seed_source = "flag";
+  } else if (const auto v = env_value("GRETA_SEED")) {
+    o.seed = parse_seed_value(*v, "GRETA_SEED");
+    o.seed_source = "env";
+  } else {
+    std::random_device rd;
+    o.seed = (static_cast<uint64_t>(rd()) << 32) | static_cast<uint64_t>(rd());
+    o.seed_source = "random";
+  }
+  return result;
+}
+
+nlohmann::json infer_options_to_json(const InferOptions& o) {
+  nlohmann::json j = nlohmann::json::object();
+  j["model"] = o.model_path;
+  j["prompt"] = o.prompt;
+  j["prompt-file"] = o.prompt_file;
+  j["max-tokens"] = o.max_tokens;
+  j["threads"] = o.n_threads;
+  j["seed"] = o.seed;
+  j["ctx-size"] = o.ctx_size;
+  j["temp"] = float_json(o.sampling.temp);
+  j["top-k"] = o.sampling.top_k;
+  j["top-p"] = float_json(o.sampling.top_p);
+  j["min-p"] = float_json(o.sampling.min_p);
+  j["dtype"] = o.dtype == KvDtype::F32 ? "f32" : o.dtype == KvDtype::F16 ? "f16" : "bf16";
+  j["ignore-eos"] = o.ignore_eos;
+  j["kv-aligned"] = o.kv_aligned ? 1 : 0;
+  j["mode"] = gen_mode_name(o.mode);
+  j["dump-logits"] = o.dump_dir;
+  j["dump-span"] = o.dump_span ? nlohmann::json(std::to_string(o.dump_span->start) + ":" +
+                                                std::to_string(o.dump_span->count))
+                               : nlohmann::json(nullptr);
+  return j;
+}
+
+std::string resolve_model_path(const InferOptions& o) {
+  namespace fs = std::filesystem;
+  if (o.model_given) return o.model_path;
+  std::error_code ec;
+  if (fs::exists(o.model_path, ec)) return o.model_path;
+  // Walk up from the binary's directory: build-*/greta_infer and tools/inference/build/greta_infer
+  // both sit below the repository root that holds models/.
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path dir = exe.parent_path();
+    for (int up = 0; up < 5 && !dir.empty(); ++up) {
+      const fs::path candidate = dir / o.model_path;
+      if (fs::exists(candidate, ec)) return candidate.string();
+      if (dir == dir.parent_path()) break;
+      dir = dir.parent_path();
+    }
+  }
+  return o.model_path;  // not found: loading reports the path the user would expect
+}
+
+}  // namespace greta

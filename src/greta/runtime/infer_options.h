@@ -1,0 +1,87 @@
+#pragma once
+// greta_infer's option model. The flag table is defined once (with CLI11, in infer_options.cpp):
+// --help, parsing and the options recorded in a dump's metadata all come from it. Every value is
+// validated here, before any model is loaded; a malformed flag or environment variable throws
+// greta::Error with exit status 2 (kExitUsage) and a one-line message naming the flag or variable
+// and the accepted values. docs/CLI.md documents every flag.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "greta/runtime/sampler.h"
+#include "greta/runtime/session.h"
+
+namespace greta {
+
+enum class GenMode { Prefill, Decode };
+const char* gen_mode_name(GenMode m);  // "prefill", "decode"
+
+// Token indices [start, start + count) of the full sequence whose logits are dumped.
+struct DumpSpan {
+  int64_t start = 0;
+  int64_t count = 0;
+};
+
+inline constexpr const char* kDefaultModelPath = "models/stories260K.gguf";
+inline constexpr int32_t kDefaultMaxTokens = 128;
+inline constexpr int kMaxThreads = 256;
+
+struct InferOptions {
+  std::string model_path = kDefaultModelPath;
+  bool model_given = false;        // false: the default, searched for (resolve_model_path)
+  std::string prompt;              // -p (empty: BOS only)
+  std::string prompt_file;         // -f (empty: none); exclusive with -p
+  int32_t max_tokens = kDefaultMaxTokens;
+  int n_threads = 1;               // default: hardware threads, clamped to [1, kMaxThreads]
+  uint64_t seed = 0;
+  std::string seed_source;         // "flag", "env" (GRETA_SEED) or "random"
+  int32_t ctx_size = 0;            // 0: the model's, capped at 4096
+  SamplerParams sampling;
+  KvDtype dtype = KvDtype::BF16;
+  bool ignore_eos = false;
+  bool kv_aligned = false;
+  std::string kv_aligned_source;   // "flag", "env" (GRETA_KV_ALIGNED) or "default"
+  GenMode mode = GenMode::Prefill;
+  std::string dump_dir;            // empty: no dump
+  std::optional<DumpSpan> dump_span;  // unset: {prompt_len, 1}
+};
+
+// Looks up an environment variable; nullopt when unset. Tests pass a fake.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup process_env();
+
+struct ParseResult {
+  InferOptions options;
+  bool exit_now = false;  // --help / --version: print `text` to stdout and exit 0
+  std::string text;
+};
+
+// Parses argv (args[0] is the program name) and the environment. Throws greta::Error(kExitUsage)
+// on any malformed flag or env var. When no seed is given, one is drawn from std::random_device.
+ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvLookup& env);
+
+// The long names of every flag in the table ("model", "kv-aligned", ...), help and version
+// included, in table order.
+std::vector<std::string> infer_option_names();
+
+// The effective value of every flag (help and version excluded), keyed by its long name: what a
+// dump records, so the metadata cannot drift from the flag table.
+nlohmann::json infer_options_to_json(const InferOptions& o);
+
+// Strict parsers used for flags and env vars (exposed for tests). `what` names the flag or
+// variable in the error message.
+uint64_t parse_seed_value(const std::string& text, const std::string& what);
+bool parse_kv_aligned_value(const std::string& text, const std::string& what);
+DumpSpan parse_dump_span(const std::string& text);
+
+// The default model is looked for relative to the current directory, then relative to the
+// directories above the running binary (so `greta_infer` works from the repository root and from
+// any build directory). An explicit --model is used as given.
+std::string resolve_model_path(const InferOptions& o);
+
+}  // namespace greta
