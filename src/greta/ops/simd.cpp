@@ -1,0 +1,208 @@
+// Highway implementations of the ops-layer vector primitives (simd.h), compiled once per target;
+// the best target for the CPU is chosen at the first call.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "greta/ops/simd.cpp"
+#include <cmath>
+#include <cstdint>
+
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+
+#include "greta/quant/quant.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace greta::ops::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Two accumulators over full vectors, a fixed lane reduction, then a scalar tail: the order
+// depends only on n (and the target).
+float DotImpl(const float* a, const float* b, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto acc0 = hn::Zero(d);
+  auto acc1 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), acc1);
+  }
+  for (; i + N <= n; i += N) acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+float SumSquaresImpl(const float* x, int64_t n) { return DotImpl(x, x, n); }
+
+void ScaleMulImpl(const float* x, float s, const float* w, float* y, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto vs = hn::Set(d, s);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(d, x + i), vs), hn::LoadU(d, w + i)), d, y + i);
+  }
+  for (; i < n; ++i) y[i] = (x[i] * s) * w[i];
+}
+
+void SwigluImpl(const float* g, const float* u, float* y, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto one = hn::Set(d, 1.0f);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto vg = hn::LoadU(d, g + i);
+    const auto silu = hn::Div(vg, hn::Add(one, hn::Exp(d, hn::Neg(vg))));
+    hn::StoreU(hn::Mul(silu, hn::LoadU(d, u + i)), d, y + i);
+  }
+  if (i < n) {
+    // The tail goes through the same vector code on a padded copy, so every element of a row
+    // sees the same arithmetic whatever its index.
+    HWY_ALIGN float tg[hn::MaxLanes(d)] = {};
+    HWY_ALIGN float tu[hn::MaxLanes(d)] = {};
+    const int64_t r = n - i;
+    for (int64_t j = 0; j < r; ++j) { tg[j] = g[i + j]; tu[j] = u[i + j]; }
+    const auto vg = hn::Load(d, tg);
+    const auto silu = hn::Div(vg, hn::Add(one, hn::Exp(d, hn::Neg(vg))));
+    hn::Store(hn::Mul(silu, hn::Load(d, tu)), d, tg);
+    for (int64_t j = 0; j < r; ++j) y[i + j] = tg[j];
+  }
+}
+
+void SoftmaxImpl(float* x, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const auto vmax = hn::Set(d, mx);
+  auto vsum = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vmax));
+    hn::StoreU(e, d, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
+  if (i < n) {
+    HWY_ALIGN float t[hn::MaxLanes(d)];
+    const int64_t r = n - i;
+    for (int64_t j = 0; j < static_cast<int64_t>(hn::MaxLanes(d)); ++j) t[j] = j < r ? x[i + j] : mx;
+    hn::Store(hn::Exp(d, hn::Sub(hn::Load(d, t), vmax)), d, t);
+    for (int64_t j = 0; j < r; ++j) { x[i + j] = t[j]; sum += t[j]; }
+  }
+  const auto vinv = hn::Set(d, 1.0f / sum);
+  i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, x + i), vinv), d, x + i);
+  const float inv = 1.0f / sum;
+  for (; i < n; ++i) x[i] *= inv;
+}
+
+void AttnAccumulateImpl(float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt,
+                        int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto va = hn::Set(d, alpha);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    auto a = hn::Mul(hn::LoadU(d, acc + i), va);
+    for (int j = 0; j < nt; ++j) a = hn::MulAdd(hn::Set(d, p[j]), hn::LoadU(d, v + j * ld + i), a);
+    hn::StoreU(a, d, acc + i);
+  }
+  for (; i < n; ++i) {
+    float a = acc[i] * alpha;
+    for (int j = 0; j < nt; ++j) a = std::fma(p[j], v[j * ld + i], a);
+    acc[i] = a;
+  }
+}
+
+void AttnScoresImpl(const float* q, const float* k, int64_t ld, int nt, int64_t n, float scale, float* s) {
+  for (int j = 0; j < nt; ++j) s[j] = DotImpl(q, k + j * ld, n) * scale;
+}
+
+void Lerp2Impl(const float* a, float ea, const float* b, float eb, float* dst, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto va = hn::Set(d, ea);
+  const auto vb = hn::Set(d, eb);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    hn::StoreU(hn::Add(hn::Mul(hn::LoadU(d, a + i), va), hn::Mul(hn::LoadU(d, b + i), vb)), d, dst + i);
+  }
+  for (; i < n; ++i) dst[i] = a[i] * ea + b[i] * eb;
+}
+
+void F16ToF32Impl(const uint16_t* src, float* dst, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(src + i))), df, dst + i);
+  }
+  for (; i < n; ++i) dst[i] = greta::fp16_to_fp32(src[i]);
+}
+
+void Bf16ToF32Impl(const uint16_t* src, float* dst, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du32;
+  const hn::Rebind<uint16_t, decltype(df)> du16;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto w = hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, src + i)));
+    hn::StoreU(hn::BitCast(df, w), df, dst + i);
+  }
+  for (; i < n; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, sizeof f);
+    dst[i] = f;
+  }
+}
+
+const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace greta::ops::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace greta::ops::simd {
+
+HWY_EXPORT(DotImpl);
+HWY_EXPORT(SumSquaresImpl);
+HWY_EXPORT(ScaleMulImpl);
+HWY_EXPORT(SwigluImpl);
+HWY_EXPORT(SoftmaxImpl);
+HWY_EXPORT(AttnAccumulateImpl);
+HWY_EXPORT(AttnScoresImpl);
+HWY_EXPORT(Lerp2Impl);
+HWY_EXPORT(F16ToF32Impl);
+HWY_EXPORT(Bf16ToF32Impl);
+HWY_EXPORT(TargetNameImpl);
+
+float dot(const float* a, const float* b, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n); }
+float sum_squares(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumSquaresImpl)(x, n); }
+void scale_mul(const float* x, float s, const float* w, float* y, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ScaleMulImpl)(x, s, w, y, n);
+}
+void swiglu(const float* g, const float* u, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(SwigluImpl)(g, u, y, n); }
+void softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
+void attn_accumulate(float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(AttnAccumulateImpl)(acc, alpha, p, v, ld, nt, n);
+}
+void attn_scores(const float* q, const float* k, int64_t ld, int nt, int64_t n, float scale, float* s) {
+  HWY_DYNAMIC_DISPATCH(AttnScoresImpl)(q, k, ld, nt, n, scale, s);
+}
+void lerp2(const float* a, float ea, const float* b, float eb, float* dst, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(Lerp2Impl)(a, ea, b, eb, dst, n);
+}
+void f16_to_f32(const uint16_t* src, float* dst, int64_t n) { HWY_DYNAMIC_DISPATCH(F16ToF32Impl)(src, dst, n); }
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) { HWY_DYNAMIC_DISPATCH(Bf16ToF32Impl)(src, dst, n); }
+const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
+
+}  // namespace greta::ops::simd
+#endif  // HWY_ONCE
