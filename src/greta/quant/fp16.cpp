@@ -59,9 +59,10 @@ uint16_t fp32_to_fp16(float f) {
   }
   // Normal: rebias the exponent and round the mantissa to 10 bits (a carry may bump the
   // exponent, which is the correct result, up to inf).
+  // Branch-free round to nearest even: round up iff rem > half, or rem == half and h is odd.
   uint32_t h = ((abs >> 13) - (112u << 10));
   const uint32_t rem = abs & 0x1FFFu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
+  h += (rem + (h & 1u)) > 0x1000u ? 1u : 0u;
   return static_cast<uint16_t>(sign | h);
 }
 
