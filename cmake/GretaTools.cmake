@@ -1,7 +1,14 @@
 # Command-line tools. Each is a thin main() over libgreta; every binary lands in the build dir.
+# A tool whose name equals a library target's (greta_gguf, greta_compare) gets the target name
+# <name>_cli; its binary is still called <name>.
 function(greta_tool name)
-  add_executable(${name} ${ARGN})
-  target_link_libraries(${name} PRIVATE greta CLI11::CLI11 nlohmann_json::nlohmann_json)
+  set(_target ${name})
+  if(TARGET ${name})
+    set(_target ${name}_cli)
+  endif()
+  add_executable(${_target} ${ARGN})
+  set_target_properties(${_target} PROPERTIES OUTPUT_NAME ${name})
+  target_link_libraries(${_target} PRIVATE greta CLI11::CLI11 nlohmann_json::nlohmann_json)
 endfunction()
 
 macro(greta_tool_if_present name src)
