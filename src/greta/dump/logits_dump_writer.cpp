@@ -98,7 +98,7 @@ struct DumpWriter::Impl {
   std::string tmp_meta;      // full path of the temporary metadata file ("" until created)
   int fd = -1;               // tmp_logits, open for writing
   std::unique_ptr<GzipWriter> gz;
-  std::string line;          // one JSONL record being formatted
+  std::string line;          // [64 KiB] formatting buffer for a record's text
   int64_t n_records = 0;
   int64_t first_idx = 0;
   int64_t next_idx = 0;
@@ -140,7 +140,7 @@ DumpWriter::DumpWriter(const std::string& dir) : impl_(std::make_unique<Impl>())
     fail("cannot write to dump directory '" + m.dir + "': " + std::strerror(err));
   }
   m.gz = std::make_unique<GzipWriter>(m.fd, m.dir + "/" + kLogitsFile);
-  m.line.reserve(1 << 20);
+  m.line.resize(size_t{1} << 16);
 }
 
 DumpWriter::~DumpWriter() {
@@ -165,26 +165,33 @@ void DumpWriter::add(int64_t token_idx, int32_t token_id, const float* logits, i
       fail("dump '" + m.dir + "': record has " + std::to_string(n_vocab) + " logits, earlier ones " +
            std::to_string(m.n_vocab));
     }
-    std::string& s = m.line;
-    s.clear();
-    s += "{\"token_idx\":";
-    s += std::to_string(token_idx);
-    s += ",\"token_id\":";
-    s += std::to_string(token_id);
-    s += ",\"logits\":[";
-    // Format in chunks so the line buffer stays cache-sized and deflate streams behind it.
-    constexpr int64_t kChunk = 4096;
+    std::string head = "{\"token_idx\":" + std::to_string(token_idx) + ",\"token_id\":" +
+                       std::to_string(token_id) + ",\"logits\":[";
+    m.gz->write(head);
+    // Format straight into a fixed buffer (no per-float string growth) and hand it to deflate
+    // when nearly full; 16 bytes cover the longest float text ("-1.17549435e-38") plus a comma.
+    char* buf = m.line.data();
+    const size_t cap = m.line.size();
+    size_t len = 0;
     for (int64_t i = 0; i < n_vocab; ++i) {
-      if (i) s += ',';
-      append_float(s, logits[i]);
-      if ((i + 1) % kChunk == 0) {
-        m.gz->write(s);
-        s.clear();
+      if (len + 32 > cap) {
+        m.gz->write(std::string_view(buf, len));
+        len = 0;
+      }
+      if (i) buf[len++] = ',';
+      float v = logits[i];
+      if (std::isfinite(v)) {
+        auto [end, ec] = std::to_chars(buf + len, buf + cap, v);
+        GRETA_ASSERT(ec == std::errc());
+        len = static_cast<size_t>(end - buf);
+      } else {
+        std::memcpy(buf + len, "null", 4);
+        len += 4;
       }
     }
-    s += "]}\n";
-    m.gz->write(s);
-    s.clear();
+    std::memcpy(buf + len, "]}\n", 3);
+    len += 3;
+    m.gz->write(std::string_view(buf, len));
   } catch (const Error&) {
     m.cleanup();
     throw;
