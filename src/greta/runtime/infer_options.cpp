@@ -116,9 +116,10 @@ void define_flags(FlagTable& t, RawOptions& r) {
   app.add_option("-n,--max-tokens", r.max_tokens, "number of tokens to generate (0..1000000)")
       ->type_name("N")
       ->default_str(r.max_tokens);
-  t.threads = app.add_option("-t,--threads", r.threads, "CPU threads (1..256)")
-                  ->type_name("N")
-                  ->default_str(std::to_string(default_threads()) + " = hardware threads");
+  t.threads = app.add_option("-t,--threads", r.threads,
+                              "CPU threads, 1..256 (default: the hardware threads, here " +
+                                  std::to_string(default_threads()) + ")")
+                  ->type_name("N");
   t.seed = app.add_option("-s,--seed", r.seed,
                           "PRNG seed, unsigned 64-bit (env GRETA_SEED; default: random, printed "
                           "and recorded)")

@@ -1,0 +1,321 @@
+#include "greta/runtime/generate.h"
+
+#include <csignal>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <span>
+#include <sstream>
+#include <vector>
+
+#include "greta/core/build_info.h"
+#include "greta/core/error.h"
+#include "greta/cpu/matmul_kernels.h"
+#include "greta/dump/logits_dump.h"
+#include "greta/runtime/sampler.h"
+#include "greta/runtime/session.h"
+
+namespace greta {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  // SA_RESETHAND restored the default action: a second signal ends the process at once.
+}
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double per_second(int64_t n, double ms) { return ms > 0.0 ? n * 1000.0 / ms : 0.0; }
+
+std::string read_prompt_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    fail("prompt file '" + path + "' is a directory, expected a text file");
+  }
+  if (!in) fail("cannot read prompt file '" + path + "': " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) fail("cannot read prompt file '" + path + "': read error");
+  std::string text = ss.str();
+  const size_t bad = utf8_first_invalid(text);
+  if (bad != std::string::npos) {
+    fail("prompt file '" + path + "' is not valid UTF-8 (first invalid byte at offset " +
+         std::to_string(bad) + "); expected UTF-8 text");
+  }
+  // As llama.cpp does for -f: one trailing newline is the file's, not the prompt's.
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+void write_out(std::FILE* out, const std::string& s) {
+  if (s.empty()) return;
+  std::fwrite(s.data(), 1, s.size(), out);
+  std::fflush(out);
+}
+
+}  // namespace
+
+void install_stop_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int stop_signal_received() { return g_stop_signal; }
+
+size_t utf8_first_invalid(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are invalid.
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+int run_generation(const InferOptions& o, const GenerateStreams& io) {
+  // Everything that can fail on user input without the model is checked first.
+  std::string prompt = o.prompt;
+  if (!o.prompt_file.empty()) {
+    prompt = read_prompt_file(o.prompt_file);
+  } else if (const size_t bad = utf8_first_invalid(prompt); bad != std::string::npos) {
+    fail("--prompt: expected UTF-8 text, got an invalid byte at offset " + std::to_string(bad),
+         kExitUsage);
+  }
+  install_stop_signal_handlers();
+
+  // The writer checks (and creates) the directory now, so an unwritable destination fails
+  // before the model is loaded.
+  std::unique_ptr<dump::DumpWriter> dump;
+  if (!o.dump_dir.empty()) dump = std::make_unique<dump::DumpWriter>(o.dump_dir);
+
+  if (o.seed_source == "random") {
+    std::fprintf(io.err, "greta_infer: seed %llu (random; pass --seed %llu to repeat this run)\n",
+                 static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(o.seed));
+  }
+
+  const std::string model_path = resolve_model_path(o);
+  const auto t_load = Clock::now();
+  std::unique_ptr<LoadedModel> lm = load_model(model_path);
+  const double load_ms = ms_since(t_load);
+  const Tokenizer& tok = *lm->tokenizer;
+
+  // The prompt goes through the tokenizer with the model's special tokens (BOS) and with
+  // special-token text parsed, as llama.cpp's CLI does.
+  const std::vector<TokenId> prompt_ids = tok.encode(prompt, /*add_special=*/true,
+                                                     /*parse_special=*/true);
+  const int64_t n_prompt = static_cast<int64_t>(prompt_ids.size());
+  if (n_prompt == 0) {
+    fail("the prompt is empty and the model '" + model_path +
+         "' adds no BOS token: give a non-empty prompt (-p or -f)");
+  }
+
+  Session session(*lm, SessionOptions{.n_ctx = o.ctx_size,
+                                      .kv_dtype = o.dtype,
+                                      .kv_aligned = o.kv_aligned,
+                                      .n_threads = o.n_threads});
+  const int64_t n_ctx = session.n_ctx();
+  const int32_t n_vocab = session.n_vocab();
+  if (n_prompt > n_ctx) {
+    fail("the prompt is " + std::to_string(n_prompt) + " tokens, longer than the context (" +
+         std::to_string(n_ctx) + " tokens): raise -c/--ctx-size or shorten the prompt");
+  }
+
+  // Token index k's logits are computed at position k - 1; the run computes positions
+  // [0, n_prompt + max_tokens) at most, and the context holds n_ctx positions.
+  const DumpSpan span = o.dump_span.value_or(DumpSpan{n_prompt, 1});
+  const int64_t span_end = span.start + span.count;  // exclusive
+  if (dump) {
+    const int64_t last_computable = std::min<int64_t>(n_prompt + o.max_tokens, n_ctx);
+    if (span.start < 1 || span_end - 1 > last_computable) {
+      fail("--dump-span " + std::to_string(span.start) + ":" + std::to_string(span.count) +
+               ": token indices " + std::to_string(span.start) + ".." +
+               std::to_string(span_end - 1) + " are outside what this run computes (1.." +
+               std::to_string(last_computable) + " for prompt_len " + std::to_string(n_prompt) +
+               ", --max-tokens " + std::to_string(o.max_tokens) + ", context " +
+               std::to_string(n_ctx) + ")",
+           kExitUsage);
+    }
+  }
+  const auto in_span = [&](int64_t idx) { return dump && idx >= span.start && idx < span_end; };
+  // At most n_ctx - n_prompt + 1 tokens fit: the last one is sampled but never decoded.
+  if (o.max_tokens > n_ctx - n_prompt + 1) {
+    std::fprintf(io.err,
+                 "greta_infer: note: prompt (%lld tokens) + --max-tokens %d exceed the context "
+                 "(%lld tokens); generation stops when the context is full\n",
+                 static_cast<long long>(n_prompt), o.max_tokens, static_cast<long long>(n_ctx));
+  }
+
+  // ---- Prompt: [0, n_prompt) ----
+  const auto t_prompt = Clock::now();
+  const float* logits = nullptr;  // [n_vocab] f32, the logits at position idx - 1
+  {
+    const bool decode_last = o.mode == GenMode::Decode;
+    const int64_t n_batch = decode_last ? n_prompt - 1 : n_prompt;
+    if (n_batch > 0) {
+      // Rows for prompt positions are needed only when the span covers a prompt token.
+      const bool all_logits = dump && span.start <= n_prompt - 1;
+      const float* rows =  // [all_logits ? n_batch : 1, n_vocab] f32
+          session.prefill(std::span<const TokenId>(prompt_ids.data(), n_batch), all_logits);
+      if (all_logits) {
+        for (int64_t pos = 0; pos < n_batch && pos + 1 < n_prompt; ++pos) {
+          if (in_span(pos + 1)) {
+            dump->add(pos + 1, prompt_ids[pos + 1], rows + pos * int64_t{n_vocab}, n_vocab);
+          }
+        }
+      }
+      logits = all_logits ? rows + (n_batch - 1) * int64_t{n_vocab} : rows;
+    }
+    if (decode_last) logits = session.decode(prompt_ids[n_prompt - 1]);
+  }
+  const double prompt_ms = ms_since(t_prompt);
+
+  // ---- Generation: decode steps, identical in both modes ----
+  Sampler sampler(o.sampling, o.seed);
+  Utf8Streamer streamer;
+  std::vector<TokenId> generated;
+  std::string stop_reason = "max-tokens";
+  int64_t idx = n_prompt;  // index of the token sampled from `logits`
+  const auto t_gen = Clock::now();
+  while (true) {
+    if (stop_signal_received() != 0) {
+      stop_reason = "signal";
+      break;
+    }
+    const bool generating = static_cast<int64_t>(generated.size()) < o.max_tokens;
+    if (!generating && !in_span(idx)) break;
+    const TokenId id = sampler.sample(logits, n_vocab);
+    // Past --max-tokens the token is sampled only to complete the dump span; it is recorded as
+    // the token that would come next, not generated.
+    if (in_span(idx)) dump->add(idx, id, logits, n_vocab);
+    if (!generating) break;
+    generated.push_back(id);
+    if (!o.ignore_eos && tok.is_eog(id)) {
+      stop_reason = "end-of-generation";
+      break;
+    }
+    write_out(io.out, streamer.push(tok.token_to_piece(id, /*special=*/false)));
+    const bool more = static_cast<int64_t>(generated.size()) < o.max_tokens || in_span(idx + 1);
+    if (!more) break;
+    if (idx >= n_ctx) {
+      stop_reason = "context-full";
+      std::fprintf(io.err, "\ngreta_infer: context full (%lld tokens): stopped after %zu generated tokens\n",
+                   static_cast<long long>(n_ctx), generated.size());
+      break;
+    }
+    logits = session.decode(id);
+    ++idx;
+  }
+  const double gen_ms = ms_since(t_gen);
+  write_out(io.out, streamer.flush());
+  std::fflush(io.out);
+
+  if (const int sig = stop_signal_received(); sig != 0) {
+    if (dump) dump->abort();
+    std::fprintf(io.err, "\ngreta_infer: interrupted by %s after %zu generated tokens; no dump written\n",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", generated.size());
+    return 128 + sig;
+  }
+
+  if (dump) {
+    const int64_t dumped_end = std::min<int64_t>(span_end, idx + 1);
+    if (dumped_end < span_end) {
+      fail("generation stopped (" + stop_reason + ") at token index " + std::to_string(idx) +
+           ", before the end of the dump span (" + std::to_string(span_end - 1) +
+           "): no dump written; use --ignore-eos or a shorter --dump-span");
+    }
+    dump::DumpMetadata meta;
+    meta.dtype = kv_dtype_name(o.dtype);
+    meta.prompt_len = n_prompt;
+    meta.gen_len = static_cast<int64_t>(generated.size());
+    meta.seed = o.seed;
+    meta.kv_aligned = o.kv_aligned ? 1 : 0;
+    meta.mode = gen_mode_name(o.mode);
+    meta.span_start = span.start;
+    meta.span_count = span.count;
+    meta.repo_branch = build::kGitBranch;
+    nlohmann::json& x = meta.extra;
+    x["model"] = model_path;
+    x["arch"] = lm->stats.arch;
+    x["vocab_size"] = n_vocab;
+    x["weights_type"] = lm->stats.weights_type;
+    x["backend"] = "cpu";
+    x["simd_target"] = cpu::matmul_simd_target();
+    x["threads"] = o.n_threads;
+    x["n_ctx"] = n_ctx;
+    x["version"] = build::kVersion;
+    x["commit"] = build::kGitCommit;
+    x["seed_source"] = o.seed_source;
+    x["kv_aligned_source"] = o.kv_aligned_source;
+    x["prompt_token_ids"] = prompt_ids;
+    x["generated_token_ids"] = generated;
+    x["stop_reason"] = stop_reason;
+    x["sampling"] = {{"temp", infer_options_to_json(o)["temp"]},
+                     {"top_k", o.sampling.top_k},
+                     {"top_p", infer_options_to_json(o)["top-p"]},
+                     {"min_p", infer_options_to_json(o)["min-p"]},
+                     {"chain", "top_k,top_p,min_p,temperature,dist"}};
+    x["options"] = infer_options_to_json(o);
+    dump->finish(meta);
+  }
+
+  const int64_t n_gen = static_cast<int64_t>(generated.size());
+  std::fprintf(io.err, "\n");
+  std::fprintf(io.err, "greta_infer: model %s (%s, %s, vocab %d) loaded in %.1f ms\n",
+               model_path.c_str(), lm->stats.arch.c_str(), lm->stats.weights_type.c_str(),
+               n_vocab, load_ms);
+  std::fprintf(io.err, "greta_infer: prompt     %6lld tokens in %9.1f ms (%.1f tokens/s, %s)\n",
+               static_cast<long long>(n_prompt), prompt_ms, per_second(n_prompt, prompt_ms),
+               gen_mode_name(o.mode));
+  std::fprintf(io.err, "greta_infer: generation %6lld tokens in %9.1f ms (%.1f tokens/s, stop: %s)\n",
+               static_cast<long long>(n_gen), gen_ms, per_second(n_gen, gen_ms),
+               stop_reason.c_str());
+  std::fprintf(io.err,
+               "greta_infer: seed %llu, threads %d, ctx %lld, dtype %s, kv-aligned %d%s%s\n",
+               static_cast<unsigned long long>(o.seed), o.n_threads,
+               static_cast<long long>(n_ctx), kv_dtype_name(o.dtype), o.kv_aligned ? 1 : 0,
+               dump ? ", dump " : "", dump ? o.dump_dir.c_str() : "");
+  return 0;
+}
+
+}  // namespace greta

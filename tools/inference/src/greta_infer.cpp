@@ -1,0 +1,37 @@
+// greta_infer: text generation with a GGUF model, and the B3.68 equivalence flags
+// (--kv-aligned, --mode, --dump-logits, --seed). A thin main() over libgreta: the option model is
+// greta/runtime/infer_options.h, the driver greta/runtime/generate.h; docs/CLI.md is the manual.
+
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "greta/core/error.h"
+#include "greta/runtime/generate.h"
+#include "greta/runtime/infer_options.h"
+
+int main(int argc, char** argv) {
+  try {
+    const std::vector<std::string> args(argv, argv + argc);
+    const greta::ParseResult parsed = greta::parse_infer_options(args, greta::process_env());
+    if (parsed.exit_now) {
+      std::fputs(parsed.text.c_str(), stdout);
+      return 0;
+    }
+    return greta::run_generation(parsed.options);
+  } catch (const greta::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "greta_infer: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "greta_infer: error: out of memory\n");
+    return greta::kExitFailure;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "greta_infer: error: %s\n", e.what());
+    return greta::kExitFailure;
+  }
+}
