@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstring>
 #include <limits>
 
@@ -42,44 +46,111 @@ class VectorSink : public ByteSink {
   std::vector<uint8_t>* out_;
 };
 
-// Buffered writes to a file descriptor; errors name the file.
+// Buffered writes to a file descriptor on a background thread, so that producing tensor data
+// (generation, quantization) overlaps with the kernel's write-back. Errors name the file and
+// surface at the next write() or at finish().
 class FileSink : public ByteSink {
  public:
-  FileSink(int fd, const std::string& path) : fd_(fd), path_(path) { buf_.reserve(kBufBytes); }
+  FileSink(int fd, const std::string& path) : fd_(fd), path_(path) {
+    current_.reserve(kBufBytes);
+    writer_ = std::thread([this] { writer_loop(); });
+  }
+  ~FileSink() override {
+    if (writer_.joinable()) stop();
+  }
   void write(const void* data, size_t n) override {
     const auto* p = static_cast<const uint8_t*>(data);
-    if (buf_.size() + n <= kBufBytes) {
-      buf_.insert(buf_.end(), p, p + n);
-      return;
-    }
-    flush();
-    if (n >= kBufBytes) {
-      write_all(p, n);
-    } else {
-      buf_.insert(buf_.end(), p, p + n);
+    while (n > 0) {
+      const size_t take = std::min(n, kBufBytes - current_.size());
+      current_.insert(current_.end(), p, p + take);
+      p += take;
+      n -= take;
+      if (current_.size() == kBufBytes) submit();
     }
   }
-  void flush() {
-    write_all(buf_.data(), buf_.size());
-    buf_.clear();
+  // Writes everything still buffered and reports the first write error.
+  void finish() {
+    if (!current_.empty()) submit();
+    stop();
+    if (!error_.empty()) fail(error_);
   }
 
  private:
   static constexpr size_t kBufBytes = size_t(8) << 20;
-  void write_all(const uint8_t* p, size_t n) {
+  static constexpr size_t kMaxQueued = 2;
+
+  void submit() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return full_.size() < kMaxQueued || !error_.empty(); });
+    if (!error_.empty()) {
+      const std::string e = error_;
+      lock.unlock();
+      fail(e);
+    }
+    full_.push_back(std::move(current_));
+    if (!spare_.empty()) {
+      current_ = std::move(spare_.back());
+      spare_.pop_back();
+    } else {
+      current_ = std::vector<uint8_t>();
+      current_.reserve(kBufBytes);
+    }
+    current_.clear();
+    cv_.notify_all();
+  }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();
+  }
+  void writer_loop() {
+    for (;;) {
+      std::vector<uint8_t> buf;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return !full_.empty() || done_; });
+        if (full_.empty()) return;
+        buf = std::move(full_.front());
+        full_.erase(full_.begin());
+      }
+      std::string err;
+      if (error_empty()) err = write_all(buf.data(), buf.size());
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!err.empty() && error_.empty()) error_ = err;
+      buf.clear();
+      spare_.push_back(std::move(buf));
+      cv_.notify_all();
+    }
+  }
+  bool error_empty() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return error_.empty();
+  }
+  std::string write_all(const uint8_t* p, size_t n) {
     while (n > 0) {
       const ssize_t w = ::write(fd_, p, n);
       if (w < 0) {
         if (errno == EINTR) continue;
-        fail(path_ + ": write failed: " + std::strerror(errno));
+        return path_ + ": write failed: " + std::strerror(errno);
       }
       p += w;
       n -= size_t(w);
     }
+    return "";
   }
+
   int fd_;
   const std::string& path_;
-  std::vector<uint8_t> buf_;
+  std::vector<uint8_t> current_;
+  std::vector<std::vector<uint8_t>> full_, spare_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::string error_;
+  std::thread writer_;
 };
 
 // Counts the bytes a fill callback produces and forwards them.
@@ -295,9 +366,9 @@ void GgufWriter::write_file(const std::string& path) const {
   if (fd < 0) fail(path + ": cannot create '" + tmp + "': " + std::strerror(errno));
   bool closed = false;
   try {
-    FileSink sink(fd, tmp);
+    FileSink sink(fd, path);
     write_to(sink);
-    sink.flush();
+    sink.finish();
     if (::fsync(fd) != 0) fail(path + ": fsync failed: " + std::strerror(errno));
     closed = true;
     if (::close(fd) != 0) fail(path + ": close failed: " + std::strerror(errno));
