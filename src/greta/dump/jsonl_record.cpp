@@ -50,7 +50,9 @@ const char* kind_at(const Cursor& c) {
     case 't':
     case 'f': return "a boolean";
     case 'n': return "null";
-    default: return "a number";
+    default:
+      if (*c.p == '-' || std::isdigit(static_cast<unsigned char>(*c.p))) return "a number";
+      return "not a JSON value";
   }
 }
 
