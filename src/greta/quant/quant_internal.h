@@ -36,10 +36,27 @@ void quantize_q4_1(const float* x, BlockQ4_1* y, int64_t n);
 void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t n);
 void quantize_q5_1(const float* x, BlockQ5_1* y, int64_t n);
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n);
-void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n);
+
+// How the K-quant quantizers run ggml's per-sub-block scale search: one sub-block at a time
+// (a plain transcription of ggml), or all sub-blocks of a super-block in lockstep (same
+// operations per sub-block, several times faster). Both give identical bytes; the tests check.
+enum class KQuantSearch { kScalar, kLockstep };
+
+void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n,
+                   KQuantSearch search = KQuantSearch::kLockstep);
 void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n);
-void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n);
-void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n);
-void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n);
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n,
+                   KQuantSearch search = KQuantSearch::kLockstep);
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n,
+                   KQuantSearch search = KQuantSearch::kLockstep);
+void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n,
+                   KQuantSearch search = KQuantSearch::kLockstep);
+
+// Lockstep searches (kquant_lockstep.cpp). x: one super-block (256 floats); outputs per
+// sub-block as ggml's make_qkx2_quants / make_qx_quants would give them, levels L[256].
+void q2_k_search_lockstep(const float* x, uint8_t* L, float* scales, float* mins);
+void q45_k_search_lockstep(const float* x, const float* weights, int nmax, float rmin,
+                           float rdelta, int nstep, uint8_t* L, float* scales, float* mins);
+void q6_k_search_lockstep(const float* x, int8_t* L, float* scales);
 
 }  // namespace greta::quant_detail

@@ -233,17 +233,26 @@ void q45_k_weights(const float* x, float* weights) {
 // Shared front half of Q4_K/Q5_K: sub-block scales and mins, their 6-bit packing, the super
 // scales, and the final levels L[256] in [0, nmax] from the stored (rounded) scales.
 void quantize_q45_k_block(const float* x, int nmax, float rmin, float rdelta, int nstep,
-                          uint8_t* scales_out, uint16_t* d_out, uint16_t* dmin_out, uint8_t* L) {
-  uint8_t Laux[32];
-  float weights[32];
+                          KQuantSearch search, uint8_t* scales_out, uint16_t* d_out,
+                          uint16_t* dmin_out, uint8_t* L) {
   float mins[kQK_K / 32];
   float scales[kQK_K / 32];
+  if (search == KQuantSearch::kLockstep) {
+    float weights[kQK_K];
+    for (int j = 0; j < kQK_K / 32; ++j) q45_k_weights(x + 32 * j, weights + 32 * j);
+    q45_k_search_lockstep(x, weights, nmax, rmin, rdelta, nstep, L, scales, mins);
+  } else {
+    uint8_t Laux[32];
+    float weights[32];
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      q45_k_weights(x + 32 * j, weights);
+      scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
+                                   rmin, rdelta, nstep, false);
+    }
+  }
   float max_scale = 0;
   float max_min = 0;
   for (int j = 0; j < kQK_K / 32; ++j) {
-    q45_k_weights(x + 32 * j, weights);
-    scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin,
-                                 rdelta, nstep, false);
     if (scales[j] > max_scale) max_scale = scales[j];
     if (mins[j] > max_min) max_min = mins[j];
   }
@@ -392,7 +401,7 @@ void dequantize_q6_k(const BlockQ6_K* x, float* y, int64_t n) {
 
 // ---- quantizers ----
 
-void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n) {
+void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n, KQuantSearch search) {
   const int64_t nb = n / kQK_K;
   const float q4scale = 15.f;
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
@@ -403,10 +412,16 @@ void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n) {
     float scales[kQK_K / 16];
     float max_scale = 0;
     float max_min = 0;
+    if (search == KQuantSearch::kLockstep) {
+      q2_k_search_lockstep(x, L, scales, mins);
+    } else {
+      for (int j = 0; j < kQK_K / 16; ++j) {
+        for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+        scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux,
+                                     -0.5f, 0.1f, 15, true);
+      }
+    }
     for (int j = 0; j < kQK_K / 16; ++j) {
-      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
-                                   0.1f, 15, true);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -506,13 +521,13 @@ void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n) {
   }
 }
 
-void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
+void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n, KQuantSearch search) {
   const int64_t nb = n / kQK_K;
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     uint8_t L[kQK_K];
     std::memset(y[i].scales, 0, sizeof y[i].scales);
     uint16_t d, dmin;
-    quantize_q45_k_block(x, 15, -1.f, 0.1f, 20, y[i].scales, &d, &dmin, L);
+    quantize_q45_k_block(x, 15, -1.f, 0.1f, 20, search, y[i].scales, &d, &dmin, L);
     y[i].d = d;
     y[i].dmin = dmin;
     uint8_t* q = y[i].qs;
@@ -522,13 +537,13 @@ void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n) {
   }
 }
 
-void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n) {
+void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n, KQuantSearch search) {
   const int64_t nb = n / kQK_K;
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     uint8_t L[kQK_K];
     std::memset(y[i].scales, 0, sizeof y[i].scales);
     uint16_t d, dmin;
-    quantize_q45_k_block(x, 31, -0.5f, 0.1f, 15, y[i].scales, &d, &dmin, L);
+    quantize_q45_k_block(x, 31, -0.5f, 0.1f, 15, search, y[i].scales, &d, &dmin, L);
     y[i].d = d;
     y[i].dmin = dmin;
     uint8_t* qh = y[i].qh;
@@ -555,16 +570,22 @@ void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n) {
   }
 }
 
-void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n) {
+void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n, KQuantSearch search) {
   const int64_t nb = n / kQK_K;
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     int8_t L[kQK_K];
     float scales[kQK_K / 16];
     float max_scale = 0;
     float max_abs_scale = 0;
+    if (search == KQuantSearch::kLockstep) {
+      q6_k_search_lockstep(x, L, scales);
+    } else {
+      for (int ib = 0; ib < kQK_K / 16; ++ib) {
+        scales[ib] = make_qx_quants_sq(16, 32, x + 16 * ib, L + 16 * ib);
+      }
+    }
     for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      const float scale = make_qx_quants_sq(16, 32, x + 16 * ib, L + 16 * ib);
-      scales[ib] = scale;
+      const float scale = scales[ib];
       const float abs_scale = std::fabs(scale);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;
