@@ -81,7 +81,7 @@ TEST_P(MatmulTypes, BatchedRowsEqualSingleRows) {
   const int64_t n = 70, k = k_for(type);  // 70 rows: full tasks, partial task, tail tiles
   const Problem p = make_weights(type, n, k, 11);
   const WeightMatrix wm = p.wm();
-  ThreadPool pool(2);
+  ThreadPool pool(1);  // thread counts: ThreadCountInvariant
   MatmulScratch scratch;
   std::vector<int64_t> ms;
   for (int64_t m = 1; m <= 17; ++m) ms.push_back(m);

@@ -1,0 +1,31 @@
+#pragma once
+// The machine's physical limits, measured in the same run as a benchmark (absolute figures
+// move with the neighbours, so benchmarks report fractions of these).
+//
+//   read bandwidth: every thread streams its own slice of a buffer far larger than the caches
+//                   (the decode limit: tokens/s <= bandwidth / weight bytes per token)
+//   f32 FMA peak:   every thread runs independent vector fused multiply-adds from registers
+//                   (the prefill roofline)
+
+#include <cstdint>
+
+#include "greta/core/thread_pool.h"
+
+namespace greta::cpu {
+
+struct BandwidthOptions {
+  int64_t buffer_bytes = int64_t{1} << 30;  // 1 GiB: ~30x the L3 of this machine kind
+  int reps = 5;                             // the median pass is reported
+};
+
+// Streaming-read bandwidth in GB/s (1e9 bytes/s) with pool.n_threads() threads.
+double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options = {});
+
+// Peak f32 FLOP/s (2 per lane per FMA) in GFLOP/s with pool.n_threads() threads, for the
+// dispatched SIMD target; median of `reps` timed passes of ~`seconds` each.
+double measure_fma_peak_gflops(ThreadPool& pool, double seconds = 0.05, int reps = 5);
+
+// Name of the dispatched SIMD target of these measurements ("AVX3_DL", ...).
+const char* bandwidth_simd_target();
+
+}  // namespace greta::cpu

@@ -1,0 +1,266 @@
+// greta_bench: prompt-processing and generation speed, reported against the machine's limits
+// measured in the same run (read bandwidth for decode, f32 FMA peak for prefill).
+//
+//   greta_bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--dtype f32|f16|bf16]
+//               [--kv-aligned 0|1] [--json]
+//   greta_bench --kernel q8_0 --rows 2048 --cols 2048 --batch 1|512 [-t THREADS] [-r REPS] [--json]
+//
+// The kernel mode times one matmul shape alone (weights cycled through a buffer far larger than
+// the caches, so decode-shaped calls stream from memory like a real model).
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "greta/core/error.h"
+#include "greta/core/thread_pool.h"
+#include "greta/cpu/bandwidth.h"
+#include "greta/cpu/matmul.h"
+#include "greta/quant/quant.h"
+#include "greta/runtime/session.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+};
+Stats stats_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+
+double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // ru_maxrss is KiB on Linux
+}
+
+struct Limits {
+  double bandwidth_gb_s = 0;
+  double fma_peak_gflops = 0;
+};
+Limits measure_limits(greta::ThreadPool& pool) {
+  Limits l;
+  l.bandwidth_gb_s = greta::cpu::measure_read_bandwidth(pool);
+  l.fma_peak_gflops = greta::cpu::measure_fma_peak_gflops(pool);
+  return l;
+}
+
+int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t batch, int threads, int reps,
+               bool json) {
+  using namespace greta;
+  const auto t = tensor_type_from_name(type_name);
+  if (!t || !tensor_type_info(*t).is_storage_type) fail("--kernel '" + type_name + "' is not a storage type", kExitUsage);
+  if (cols % tensor_type_info(*t).block_size != 0) fail("--cols must be a multiple of the type's block size", kExitUsage);
+  const int64_t rb = tensor_row_bytes(*t, cols);
+  const int64_t mat_bytes = rows * rb;
+  // Enough copies of the matrix to exceed the caches many times over.
+  const int64_t copies = std::max<int64_t>(1, (int64_t{512} << 20) / mat_bytes);
+  std::vector<uint8_t> w(static_cast<size_t>(mat_bytes * copies));
+  {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd(0.0f, 0.02f);
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = nd(rng);
+      quantize_row(*t, row.data(), w.data() + r * rb, cols);
+    }
+    for (int64_t c = 1; c < copies; ++c) std::copy_n(w.data(), mat_bytes, w.data() + c * mat_bytes);
+  }
+  std::vector<float> x(static_cast<size_t>(batch * cols)), y(static_cast<size_t>(batch * rows));
+  {
+    std::mt19937 rng(2);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (auto& v : x) v = nd(rng);
+  }
+  ThreadPool pool(threads);
+  cpu::MatmulScratch scratch;
+  const Limits lim = measure_limits(pool);
+  // Each rep: enough calls to take ~0.3 s, cycling through the copies.
+  auto call = [&](int64_t i) {
+    cpu::WeightMatrix wm{*t, rows, cols, rb, w.data() + (i % copies) * mat_bytes};
+    cpu::matmul(wm, x.data(), cols, batch, y.data(), rows, pool, scratch);
+  };
+  auto t0 = Clock::now();
+  int64_t calls = 0;
+  while (seconds_since(t0) < 0.1) call(calls++);
+  const int64_t per_rep = std::max<int64_t>(1, static_cast<int64_t>(calls * 3));
+  std::vector<double> secs;
+  int64_t i = 0;
+  for (int r = 0; r < reps; ++r) {
+    t0 = Clock::now();
+    for (int64_t c = 0; c < per_rep; ++c) call(i++);
+    secs.push_back(seconds_since(t0) / static_cast<double>(per_rep));
+  }
+  const Stats s = stats_of(secs);
+  const double gb_s = static_cast<double>(mat_bytes) / s.median / 1e9;
+  const double gflops = 2.0 * batch * rows * cols / s.median / 1e9;
+  if (json) {
+    nlohmann::json j = {{"kernel", tensor_type_name(*t)}, {"rows", rows}, {"cols", cols}, {"batch", batch},
+                        {"threads", threads}, {"us_per_call", s.median * 1e6}, {"us_min", s.min * 1e6},
+                        {"us_max", s.max * 1e6}, {"weight_gb_s", gb_s}, {"bandwidth_gb_s", lim.bandwidth_gb_s},
+                        {"fraction_of_bandwidth", gb_s / lim.bandwidth_gb_s}, {"gflops", gflops},
+                        {"fma_peak_gflops", lim.fma_peak_gflops}, {"fraction_of_fma_peak", gflops / lim.fma_peak_gflops},
+                        {"simd_target", cpu::bandwidth_simd_target()}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("kernel %s  %lld x %lld  batch %lld  threads %d  (%s)\n", tensor_type_name(*t), (long long)rows,
+                (long long)cols, (long long)batch, threads, cpu::bandwidth_simd_target());
+    std::printf("  time/call  %.1f us (min %.1f, max %.1f over %d reps)\n", s.median * 1e6, s.min * 1e6, s.max * 1e6, reps);
+    std::printf("  weights    %.1f GB/s = %.0f%% of read bandwidth %.1f GB/s\n", gb_s, 100 * gb_s / lim.bandwidth_gb_s,
+                lim.bandwidth_gb_s);
+    std::printf("  compute    %.1f GFLOP/s = %.0f%% of f32 FMA peak %.1f GFLOP/s\n", gflops,
+                100 * gflops / lim.fma_peak_gflops, lim.fma_peak_gflops);
+  }
+  return 0;
+}
+
+int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int reps, const std::string& dtype,
+              int kv_aligned, bool json) {
+  using namespace greta;
+  KvDtype kv = KvDtype::BF16;
+  if (dtype == "f32") kv = KvDtype::F32;
+  else if (dtype == "f16") kv = KvDtype::F16;
+  else if (dtype == "bf16") kv = KvDtype::BF16;
+  else fail("--dtype '" + dtype + "': expected f32, f16 or bf16", kExitUsage);
+
+  const auto t_load = Clock::now();
+  const auto lm = load_model(path);
+  const double load_s = seconds_since(t_load);
+  const ModelStats& st = lm->stats;
+
+  SessionOptions so;
+  so.kv_dtype = kv;
+  so.kv_aligned = kv_aligned != 0;
+  so.n_threads = threads;
+  so.n_ctx = std::max(n_prompt, n_gen) + 1;
+  Session session(*lm, so);
+
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> tok(1, std::max(1, st.n_vocab - 1));
+  std::vector<TokenId> prompt(static_cast<size_t>(std::max(n_prompt, 1)));
+  for (auto& v : prompt) v = static_cast<TokenId>(tok(rng));
+
+  // Warm-up: touch every weight once (page cache, TLB) through both paths.
+  session.prefill(std::span<const TokenId>(prompt.data(), std::min<size_t>(prompt.size(), 8)), false);
+  session.decode(prompt[0]);
+  session.reset();
+
+  std::vector<double> pp, tg;
+  for (int r = 0; r < reps; ++r) {
+    if (n_prompt > 0) {
+      session.reset();
+      const auto t0 = Clock::now();
+      session.prefill(prompt, false);
+      pp.push_back(n_prompt / seconds_since(t0));
+    }
+    if (n_gen > 0) {
+      session.reset();
+      TokenId id = prompt[0];
+      const auto t0 = Clock::now();
+      for (int i = 0; i < n_gen; ++i) {
+        session.decode(id);
+        id = prompt[static_cast<size_t>(i + 1) % prompt.size()];
+      }
+      tg.push_back(n_gen / seconds_since(t0));
+    }
+  }
+  ThreadPool pool(threads);
+  const Limits lim = measure_limits(pool);
+  const double limit_tps = lim.bandwidth_gb_s * 1e9 / static_cast<double>(st.weight_bytes_per_token);
+  const Stats spp = pp.empty() ? Stats{} : stats_of(pp);
+  const Stats stg = tg.empty() ? Stats{} : stats_of(tg);
+  // Matmul FLOPs per token: 2 x the parameters other than the embedding table (attention excluded).
+  const double flop_per_token = 2.0 * static_cast<double>(st.n_params - int64_t{st.n_vocab} * st.n_embd);
+  const double pp_gflops = spp.median * flop_per_token / 1e9;
+  const double rss = peak_rss_mib();
+
+  if (json) {
+    nlohmann::json j = {{"model", path},
+                        {"arch", st.arch},
+                        {"weights_type", st.weights_type},
+                        {"n_params", st.n_params},
+                        {"threads", threads},
+                        {"kv_dtype", dtype},
+                        {"kv_aligned", kv_aligned},
+                        {"reps", reps},
+                        {"pp", {{"n_tokens", n_prompt}, {"tokens_per_s", spp.median}, {"min", spp.min}, {"max", spp.max}}},
+                        {"tg", {{"n_tokens", n_gen}, {"tokens_per_s", stg.median}, {"min", stg.min}, {"max", stg.max}}},
+                        {"bandwidth_gb_s", lim.bandwidth_gb_s},
+                        {"weight_bytes_per_token", st.weight_bytes_per_token},
+                        {"decode_limit_tokens_per_s", limit_tps},
+                        {"decode_fraction_of_limit", stg.median / limit_tps},
+                        {"prefill_gflops", pp_gflops},
+                        {"fma_peak_gflops", lim.fma_peak_gflops},
+                        {"prefill_fraction_of_fma_peak", pp_gflops / lim.fma_peak_gflops},
+                        {"peak_rss_mib", rss},
+                        {"load_s", load_s},
+                        {"simd_target", cpu::bandwidth_simd_target()}};
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("model    %s (%s, %s, %.2fB params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
+              st.weights_type.c_str(), st.n_params / 1e9, st.weight_bytes_per_token / 1e9);
+  std::printf("threads  %d   kv %s   kv-aligned %d   simd %s   reps %d\n", threads, dtype.c_str(), kv_aligned,
+              cpu::bandwidth_simd_target(), reps);
+  if (n_prompt > 0)
+    std::printf("pp%-5d  %8.2f t/s  (min %.2f, max %.2f)   %.1f GFLOP/s = %.0f%% of FMA peak %.1f GFLOP/s\n", n_prompt,
+                spp.median, spp.min, spp.max, pp_gflops, 100 * pp_gflops / lim.fma_peak_gflops, lim.fma_peak_gflops);
+  if (n_gen > 0)
+    std::printf("tg%-5d  %8.2f t/s  (min %.2f, max %.2f)   limit %.1f t/s at %.1f GB/s -> %.0f%% of the limit\n", n_gen,
+                stg.median, stg.min, stg.max, limit_tps, lim.bandwidth_gb_s, 100 * stg.median / limit_tps);
+  std::printf("memory   peak RSS %.1f MiB   load %.3f s\n", rss, load_s);
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Measure prompt-processing and generation speed against the machine's limits.", "greta_bench"};
+  std::string model, kernel, dtype = "bf16";
+  int n_prompt = 512, n_gen = 128, reps = 3, kv_aligned = 0;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int64_t rows = 2048, cols = 2048, batch = 1;
+  bool json = false;
+  app.add_option("-m,--model", model, "GGUF model file");
+  app.add_option("-p,--n-prompt", n_prompt, "prompt tokens for the prefill test (0: skip)")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-n,--n-gen", n_gen, "tokens for the generation test (0: skip)")->check(CLI::Range(0, 1 << 20));
+  app.add_option("-t,--threads", threads, "threads")->check(CLI::Range(1, 1024));
+  app.add_option("-r,--repetitions", reps, "repetitions (the median is reported)")->check(CLI::Range(1, 1000));
+  app.add_option("--dtype", dtype, "KV cache type: f32, f16, bf16");
+  app.add_option("--kv-aligned", kv_aligned, "1: prefill/decode bit-equivalent mode")->check(CLI::Range(0, 1));
+  app.add_flag("--json", json, "print one JSON object");
+  app.add_option("--kernel", kernel, "kernel mode: time one matmul with weights of this type");
+  app.add_option("--rows", rows, "kernel mode: N (output features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--cols", cols, "kernel mode: K (input features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--batch", batch, "kernel mode: M (activation rows)")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : greta::kExitUsage;
+  }
+  if (!kernel.empty()) return run_kernel(kernel, rows, cols, batch, threads, reps, json);
+  if (model.empty()) greta::fail("-m MODEL (or --kernel TYPE) is required", greta::kExitUsage);
+  return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, json);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const greta::Error& e) {
+    std::fprintf(stderr, "greta_bench: error: %s\n", e.what());
+    return e.exit_code();
+  }
+}
