@@ -19,7 +19,7 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // (tests/data/quants); any row split gives the same bytes, since blocks are independent.
 // PRECONDITIONS: n % block_size(type) == 0; type is a storage type; for the block types the
 // input is finite (as in ggml, NaN/Inf give unspecified levels).
-// src and dst may have any alignment (GGUF data can be 1-byte aligned).
+// The quantized buffer may have any alignment (GGUF data can be 1-byte aligned).
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
 
 // IEEE half and bfloat16 conversions (round to nearest even; NaN preserved).
