@@ -35,6 +35,13 @@ class Tokenizer {
   virtual bool add_eos() const = 0;
   virtual bool is_eog(TokenId id) const = 0;  // end of generation (EOS, EOT, ...)
   virtual std::string_view token_text(TokenId id) const = 0;  // the vocab string as stored
+
+  // Detokenizes a sequence as llama.cpp's llama_detokenize (no space clean-up): the pieces
+  // concatenated, SPM's prefix space removed from the first piece. With special == false, a
+  // leading BOS is skipped and control tokens render as nothing; with true they render as text.
+  virtual std::string decode(const std::vector<TokenId>& ids, bool special) const;
+  virtual std::string_view model_name() const { return {}; }  // tokenizer.ggml.model
+  virtual std::string_view pre_name() const { return {}; }    // tokenizer.ggml.pre ("" if absent)
 };
 
 // Streams detokenized text: bytes of consecutive tokens are buffered until they form complete
