@@ -47,11 +47,22 @@ constexpr std::array<TensorTypeInfo, 32> kTensorTypes = {{
     {TensorType::MXFP4, "mxfp4", 32, 17, false},
 }};
 
-const TensorTypeInfo* find_info(uint32_t raw) {
-  for (const auto& info : kTensorTypes) {
-    if (static_cast<uint32_t>(info.type) == raw) return &info;
+// Index into kTensorTypes by ggml id (-1: unknown id), so that lookups on hot paths (a
+// dequantize_row call per block) are O(1).
+constexpr uint32_t kMaxTypeId = 40;
+constexpr std::array<int8_t, kMaxTypeId> make_index() {
+  std::array<int8_t, kMaxTypeId> index{};
+  for (auto& i : index) i = -1;
+  for (size_t i = 0; i < kTensorTypes.size(); ++i) {
+    index[static_cast<uint32_t>(kTensorTypes[i].type)] = static_cast<int8_t>(i);
   }
-  return nullptr;
+  return index;
+}
+constexpr std::array<int8_t, kMaxTypeId> kTypeIndex = make_index();
+
+const TensorTypeInfo* find_info(uint32_t raw) {
+  if (raw >= kMaxTypeId || kTypeIndex[raw] < 0) return nullptr;
+  return &kTensorTypes[static_cast<size_t>(kTypeIndex[raw])];
 }
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
