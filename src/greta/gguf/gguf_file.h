@@ -4,7 +4,7 @@
 // The parser is a security boundary (GGUF files come from the internet). Every count, length,
 // dimension, offset and size is checked with overflow-safe arithmetic against the file size
 // before it is used; nothing is read outside the mapping; metadata allocations are bounded
-// (see docs/SECURITY.md). Any malformed file raises greta::Error with a specific message.
+// (docs/ARCHITECTURE.md, "GGUF validation bounds"). Any malformed file raises greta::Error with a specific message.
 //
 // Nothing is copied: strings are views into the mapping, tensor data are pointers into it.
 // The GgufFile must outlive every view handed out.
