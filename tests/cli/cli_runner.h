@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ struct CliRun {
   std::string cwd;                                             // empty: inherit
   int signal_after_output = 0;                                 // e.g. SIGINT
   int timeout_s = 120;
+  long fsize_limit = -1;                                       // RLIMIT_FSIZE bytes, -1: inherit
 };
 
 inline CliResult run_cli(const std::string& binary, const CliRun& run) {
@@ -67,6 +69,10 @@ inline CliResult run_cli(const std::string& binary, const CliRun& run) {
     close(err_pipe[0]);
     close(err_pipe[1]);
     if (!run.cwd.empty() && chdir(run.cwd.c_str()) != 0) _exit(125);
+    if (run.fsize_limit >= 0) {
+      const rlimit lim{static_cast<rlim_t>(run.fsize_limit), static_cast<rlim_t>(run.fsize_limit)};
+      setrlimit(RLIMIT_FSIZE, &lim);
+    }
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(126);
   }

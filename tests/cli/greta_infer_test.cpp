@@ -290,6 +290,19 @@ TEST_F(GretaInfer, DumpDirectoryThatIsAFileFailsBeforeLoading) {
   EXPECT_EQ(r.err.find("nonexistent"), std::string::npos) << r.err;
 }
 
+TEST_F(GretaInfer, FullDestinationFailsWithoutPartialFiles) {
+  // RLIMIT_FSIZE stands in for a full filesystem: the 12-record dump (~30 KB) cannot be written.
+  CliRun run{.args = {"-m", kModel, "-p", kPrompt, "-n", "8", "-t", "1", "-s", "1",
+                      "--dump-logits", path("d"), "--dump-span", "1:12"},
+             .fsize_limit = 4096};
+  const CliResult r = test::run_cli(kBinary, run);
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("greta_infer: error: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path("d")), std::string::npos) << r.err;
+  EXPECT_TRUE(dump_files(path("d")).empty());
+}
+
 TEST_F(GretaInfer, ZeroMaxTokens) {
   const CliResult r = infer({"-m", kModel, "-p", kPrompt, "-n", "0", "-t", "1", "-s", "3",
                              "--temp", "0", "--dump-logits", path("d")});

@@ -74,6 +74,9 @@ void install_stop_signal_handlers() {
   sa.sa_flags = SA_RESETHAND;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A file-size limit (RLIMIT_FSIZE) must surface as a write error (EFBIG) that the dump writer
+  // reports and cleans up after, not as a SIGXFSZ that kills the process mid-file.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 int stop_signal_received() { return g_stop_signal; }
