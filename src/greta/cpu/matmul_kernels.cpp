@@ -151,15 +151,274 @@ void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q8A32 activations x integer weights (AVX-512 VNNI). Per 64-element step of K and per
+// (n, m) pair:
+//   isum  = vpdpbusd(-128 * sum4(w), xu, w)   exact int32: lane i = sum of the 4 products q*w
+//                                              of elements 4i..4i+3 (xu = q + 128, the bias
+//                                              cancelled by the initial value)
+//   acc   = MulAdd(f32(isum), wscale * dx, acc) wscale, dx: per-lane weight and activation scale
+// and, for types with block minimums (Q4_K), once per super-block
+//   acc   = MulAdd(-dmin * min_j (lanes 0..7), s_j (lanes 0..7), acc)
+// then y = SumOfLanes(acc). The weight decoding (w, wscale) depends only on W row n.
+
+#if HWY_TARGET == HWY_AVX3_DL
+#define GRETA_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
+
+bool HasVnni() { return __builtin_cpu_supports("avx512vnni"); }
+
+bool HasQ8Kernel(TensorType t) {
+  return t == TensorType::Q8_0 || t == TensorType::Q4_0 || t == TensorType::Q4_K || t == TensorType::Q6_K;
+}
+
+// Elements of K per weight "block" the decoder handles at once.
+constexpr int64_t Q8BlockElems(TensorType t) {
+  return (t == TensorType::Q8_0 || t == TensorType::Q4_0) ? 64 : 256;
+}
+
+GRETA_VNNI_ATTR HWY_INLINE float Half(uint16_t h) { return _cvtsh_ss(h); }
+
+// Per-row state of one weight block: the per-lane scales of each 64-element step, and for
+// Q4_K the minimum terms.
+struct Q8WeightBlock {
+  __m512 scale[4];
+  __m512 neg_min;  // Q4_K: lanes 0..7 = -dmin * min_j, lanes 8..15 = 0
+};
+
+template <TensorType T>
+GRETA_VNNI_ATTR HWY_INLINE void DecodeScales(const uint8_t* blk, Q8WeightBlock& wb) {
+  if constexpr (T == TensorType::Q8_0 || T == TensorType::Q4_0) {
+    constexpr int64_t bsz = T == TensorType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+    uint16_t d0, d1;
+    std::memcpy(&d0, blk, 2);
+    std::memcpy(&d1, blk + bsz, 2);
+    const __m256i h = _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(d1)), _mm_set1_epi16(static_cast<short>(d0)));
+    wb.scale[0] = _mm512_cvtph_ps(h);
+  } else if constexpr (T == TensorType::Q4_K) {
+    const auto* b = reinterpret_cast<const BlockQ4_K*>(blk);
+    const float d = Half(b->d), dmin = Half(b->dmin);
+    alignas(32) float sc[8], mn[16] = {};
+    const uint8_t* q = b->scales;
+    for (int j = 0; j < 8; ++j) {
+      int s, m;
+      if (j < 4) {
+        s = q[j] & 63;
+        m = q[j + 4] & 63;
+      } else {
+        s = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+      }
+      sc[j] = d * static_cast<float>(s);  // exact: 11-bit mantissa x 6-bit integer
+      mn[j] = -(dmin * static_cast<float>(m));
+    }
+    const __m512 v = _mm512_castps256_ps512(_mm256_load_ps(sc));
+    for (int st = 0; st < 4; ++st) {
+      const __m512i idx = _mm512_set_epi32(2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1,
+                                           2 * st + 1, 2 * st + 1, 2 * st, 2 * st, 2 * st, 2 * st, 2 * st, 2 * st,
+                                           2 * st, 2 * st);
+      wb.scale[st] = _mm512_permutexvar_ps(idx, v);
+    }
+    wb.neg_min = _mm512_loadu_ps(mn);
+  } else {  // Q6_K
+    const auto* b = reinterpret_cast<const BlockQ6_K*>(blk);
+    const float d = Half(b->d);
+    const __m512 v = _mm512_mul_ps(_mm512_set1_ps(d),
+                                   _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                       reinterpret_cast<const __m128i*>(b->scales)))));  // exact
+    for (int st = 0; st < 4; ++st) {
+      const int i = 4 * st;
+      const __m512i idx = _mm512_set_epi32(i + 3, i + 3, i + 3, i + 3, i + 2, i + 2, i + 2, i + 2, i + 1, i + 1, i + 1,
+                                           i + 1, i, i, i, i);
+      wb.scale[st] = _mm512_permutexvar_ps(idx, v);
+    }
+  }
+}
+
+// The 64 signed weights of step st (0-based within the block), in element order.
+template <TensorType T>
+GRETA_VNNI_ATTR HWY_INLINE __m512i DecodeWeights(const uint8_t* blk, int st) {
+  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  if constexpr (T == TensorType::Q8_0) {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(blk);
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  } else if constexpr (T == TensorType::Q4_0) {
+    const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
+    const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs));
+    // [q0 | q1 | q0 | q1] -> low nibbles in the lower half, high nibbles in the upper half
+    const __m512i q = _mm512_broadcast_i64x4(_mm256_set_m128i(q1, q0));
+    const __m512i nib = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), lo4);
+    // nib = [lo0, lo1, hi0, hi1] -> element order [lo0, hi0, lo1, hi1]
+    const __m512i ord = _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_sub_epi8(ord, _mm512_set1_epi8(8));
+  } else if constexpr (T == TensorType::Q4_K) {
+    const auto* b = reinterpret_cast<const BlockQ4_K*>(blk);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * st));
+    const __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), q, 1);
+    return _mm512_and_si512(_mm512_mask_srli_epi16(qq, 0xFFFF0000u, qq, 4), lo4);
+  } else {  // Q6_K: step st covers elements 64*st .. 64*st+63 of the super-block
+    const auto* b = reinterpret_cast<const BlockQ6_K*>(blk);
+    const int half = st >> 1, part = st & 1;
+    const __m512i ql = _mm512_loadu_si512(b->ql + 64 * half);
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * half));
+    // qh2 = [qh, qh >> 2]: bits (1:0) give elements 0..31 / 32..63, bits (5:4) give 64..95 / 96..127
+    const __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+    __m512i low, high;
+    if (part == 0) {
+      low = _mm512_and_si512(ql, lo4);
+      high = _mm512_and_si512(qh2, _mm512_set1_epi8(3));
+    } else {
+      low = _mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4);
+      high = _mm512_and_si512(_mm512_srli_epi16(qh2, 4), _mm512_set1_epi8(3));
+    }
+    const __m512i q = _mm512_or_si512(low, _mm512_slli_epi16(high, 4));  // no carry: high < 4
+    return _mm512_sub_epi8(q, _mm512_set1_epi8(32));
+  }
+}
+
+template <TensorType T, int NR, int MR>
+GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t m) {
+  constexpr int64_t kBlock = Q8BlockElems(T);
+  constexpr int kSteps = static_cast<int>(kBlock / 64);
+  constexpr int64_t kBlockBytes = T == TensorType::Q8_0   ? 2 * sizeof(BlockQ8_0)
+                                  : T == TensorType::Q4_0 ? 2 * sizeof(BlockQ4_0)
+                                  : T == TensorType::Q4_K ? sizeof(BlockQ4_K)
+                                                          : sizeof(BlockQ6_K);
+  const int64_t K = a.k;
+  const int64_t arb = act_row_bytes(K);
+  __m512 acc[NR][MR];
+  const uint8_t* wrow[NR];
+  const uint8_t* xu[MR];
+  const float* dv[MR];
+  const float* sb[MR];
+  for (int r = 0; r < NR; ++r) {
+    wrow[r] = a.w + (n + r) * a.row_bytes;
+    for (int mm = 0; mm < MR; ++mm) acc[r][mm] = _mm512_setzero_ps();
+  }
+  for (int mm = 0; mm < MR; ++mm) {
+    xu[mm] = a.xq + (m + mm) * arb;
+    dv[mm] = reinterpret_cast<const float*>(xu[mm] + K);
+    sb[mm] = reinterpret_cast<const float*>(xu[mm] + 2 * K);
+  }
+  const __m512i ones = _mm512_set1_epi8(1);
+  const int64_t n_blocks = K / kBlock;
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    Q8WeightBlock wb[NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* bp = wrow[r] + blk * kBlockBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(bp) + 1024, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(bp) + 1024 + 64, _MM_HINT_T0);
+      DecodeScales<T>(bp, wb[r]);
+    }
+#pragma GCC unroll 4
+    for (int st = 0; st < kSteps; ++st) {
+      const int64_t step = blk * kSteps + st;  // global 64-element step
+      __m512i w[NR], nc[NR];
+      __m512 ws[NR];
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) {
+        w[r] = DecodeWeights<T>(wrow[r] + blk * kBlockBytes, st);
+        nc[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                 _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, w[r]), 7));
+        ws[r] = (T == TensorType::Q8_0 || T == TensorType::Q4_0) ? wb[r].scale[0] : wb[r].scale[st];
+      }
+#pragma GCC unroll 8
+      for (int mm = 0; mm < MR; ++mm) {
+        const __m512i xv = _mm512_load_si512(xu[mm] + 64 * step);
+        const __m512 dx = _mm512_load_ps(dv[mm] + 16 * step);
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; ++r) {
+          const __m512i isum = _mm512_dpbusd_epi32(nc[r], xv, w[r]);
+          acc[r][mm] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws[r], dx), acc[r][mm]);
+        }
+      }
+    }
+    if constexpr (T == TensorType::Q4_K) {
+#pragma GCC unroll 8
+      for (int mm = 0; mm < MR; ++mm) {
+        const __m512 s = _mm512_maskz_loadu_ps(0xFF, sb[mm] + 8 * blk);
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; ++r) acc[r][mm] = _mm512_fmadd_ps(wb[r].neg_min, s, acc[r][mm]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int mm = 0; mm < MR; ++mm) a.y[(m + mm) * a.ldy + n + r] = _mm512_reduce_add_ps(acc[r][mm]);
+}
+
+template <TensorType T, int NR, int MR>
+HWY_INLINE void SweepQ8(const MatmulArgs& a, int64_t n0, int64_t n1, int64_t m) {
+  int64_t n = n0;
+  for (; n + NR <= n1; n += NR) TileQ8<T, NR, MR>(a, n, m);
+  for (; n < n1; ++n) TileQ8<T, 1, MR>(a, n, m);
+}
+
+template <TensorType T>
+void MatmulRowsQ8(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  constexpr int kMR = 6;
+  int64_t m = 0;
+  for (; m + kMR <= a.m; m += kMR) SweepQ8<T, 2, kMR>(a, n0, n1, m);
+  for (; m < a.m; ++m) SweepQ8<T, 4, 1>(a, n0, n1, m);
+}
+
+GRETA_VNNI_ATTR void ActQuantizeRowVnni(const float* x, int64_t k, uint8_t* dst) {
+  uint8_t* xu = dst;
+  float* dv = reinterpret_cast<float*>(dst + k);
+  float* s = reinterpret_cast<float*>(dst + 2 * k);
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512i bias = _mm512_set1_epi32(128);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    // Round to nearest even (the default MXCSR mode), as ggml's SIMD quantizers.
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xu + 32 * b), _mm512_cvtepi32_epi8(_mm512_add_epi32(q0, bias)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xu + 32 * b + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(q1, bias)));
+    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    const float dq = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));  // d stored as fp16, as ggml
+    for (int l = 0; l < 8; ++l) dv[16 * (b / 2) + 8 * (b % 2) + l] = dq;
+    s[b] = dq * static_cast<float>(sum);
+  }
+}
+#endif  // HWY_TARGET == HWY_AVX3_DL
+
+// ---------------------------------------------------------------------------------------------
 // Entry points.
 
-ActFormat ActFormatFor(TensorType type, int64_t k) { return ActFormat::F32; }
+ActFormat ActFormatFor(TensorType type, int64_t k) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasVnni() && HasQ8Kernel(type) && k % Q8BlockElems(type) == 0) return ActFormat::Q8A32;
+#endif
+  return ActFormat::F32;
+}
 
 void ActQuantizeRow(const float* x, int64_t k, uint8_t* dst) {
+#if HWY_TARGET == HWY_AVX3_DL
+  ActQuantizeRowVnni(x, k, dst);
+#else
   GRETA_ASSERT_MSG(false, "act_quantize_row: no Q8A32 kernels for this target");
+#endif
 }
 
 void MatmulRows(const MatmulArgs& a, int64_t n0, int64_t n1) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (a.act == ActFormat::Q8A32) {
+    switch (a.type) {
+      case TensorType::Q8_0: return MatmulRowsQ8<TensorType::Q8_0>(a, n0, n1);
+      case TensorType::Q4_0: return MatmulRowsQ8<TensorType::Q4_0>(a, n0, n1);
+      case TensorType::Q4_K: return MatmulRowsQ8<TensorType::Q4_K>(a, n0, n1);
+      case TensorType::Q6_K: return MatmulRowsQ8<TensorType::Q6_K>(a, n0, n1);
+      default: break;
+    }
+    GRETA_ASSERT_MSG(false, "matmul: Q8A32 activations for a type without an integer kernel");
+  }
+#endif
+  GRETA_ASSERT(a.act == ActFormat::F32);
   MatmulRowsF32(a, n0, n1);
 }
 

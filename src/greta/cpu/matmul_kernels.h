@@ -21,7 +21,7 @@ enum class ActFormat {
 //                       first block of 32, lanes 8..15 = d of the second
 //   float   s[k / 32]   d * sum(q) of each block (for the min terms of Q4_1 / K-quants)
 // d = fp16_round(amax / 127) of the block, as ggml's Q8_0 activations.
-inline int64_t act_row_bytes(int64_t k) { return k + k + k / 32 * 4; }
+inline int64_t act_row_bytes(int64_t k) { return (k + k + k / 32 * 4 + 63) / 64 * 64; }  // 64-aligned rows
 
 struct MatmulArgs {
   TensorType type = TensorType::F32;
