@@ -237,7 +237,7 @@ void DumpWriter::finish(const DumpMetadata& meta) {
       }
     }
     if (!j.contains("vocab_size") && m.n_vocab >= 0) j["vocab_size"] = m.n_vocab;
-    if (!j.contains("repo_commit")) j["repo_commit"] = build::kGitCommit;
+    if (!j.contains("commit") && !j.contains("repo_commit")) j["repo_commit"] = build::kGitCommit;
     j["logits_file"] = {{"bytes", gz_bytes}, {"crc32", hex32(gz_crc)}};
     std::string text = j.dump(2) + "\n";
 
