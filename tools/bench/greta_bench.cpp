@@ -59,7 +59,7 @@ Limits measure_limits(greta::ThreadPool& pool) {
 }
 
 int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t batch, int threads, int reps,
-               bool json) {
+               bool hot, bool json) {
   using namespace greta;
   const auto t = tensor_type_from_name(type_name);
   if (!t || !tensor_type_info(*t).is_storage_type) fail("--kernel '" + type_name + "' is not a storage type", kExitUsage);
@@ -67,7 +67,7 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
   const int64_t rb = tensor_row_bytes(*t, cols);
   const int64_t mat_bytes = rows * rb;
   // Enough copies of the matrix to exceed the caches many times over.
-  const int64_t copies = std::max<int64_t>(1, (int64_t{512} << 20) / mat_bytes);
+  const int64_t copies = hot ? 1 : std::max<int64_t>(1, (int64_t{512} << 20) / mat_bytes);
   std::vector<uint8_t> w(static_cast<size_t>(mat_bytes * copies));
   {
     std::mt19937 rng(1);
@@ -231,7 +231,7 @@ int run(int argc, char** argv) {
   int n_prompt = 512, n_gen = 128, reps = 3, kv_aligned = 0;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int64_t rows = 2048, cols = 2048, batch = 1;
-  bool json = false;
+  bool json = false, hot = false;
   app.add_option("-m,--model", model, "GGUF model file");
   app.add_option("-p,--n-prompt", n_prompt, "prompt tokens for the prefill test (0: skip)")->check(CLI::Range(0, 1 << 20));
   app.add_option("-n,--n-gen", n_gen, "tokens for the generation test (0: skip)")->check(CLI::Range(0, 1 << 20));
@@ -243,13 +243,14 @@ int run(int argc, char** argv) {
   app.add_option("--kernel", kernel, "kernel mode: time one matmul with weights of this type");
   app.add_option("--rows", rows, "kernel mode: N (output features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--cols", cols, "kernel mode: K (input features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_flag("--hot", hot, "kernel mode: reuse one copy of the weights (cache-resident compute speed)");
   app.add_option("--batch", batch, "kernel mode: M (activation rows)")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : greta::kExitUsage;
   }
-  if (!kernel.empty()) return run_kernel(kernel, rows, cols, batch, threads, reps, json);
+  if (!kernel.empty()) return run_kernel(kernel, rows, cols, batch, threads, reps, hot, json);
   if (model.empty()) greta::fail("-m MODEL (or --kernel TYPE) is required", greta::kExitUsage);
   return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, json);
 }

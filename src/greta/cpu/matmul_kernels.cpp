@@ -151,15 +151,17 @@ void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Q8A32 activations x integer weights (AVX-512 VNNI). Per 64-element step of K and per
-// (n, m) pair:
-//   isum  = vpdpbusd(-128 * sum4(w), xu, w)   exact int32: lane i = sum of the 4 products q*w
-//                                              of elements 4i..4i+3 (xu = q + 128, the bias
+// Q8A32 activations x integer weights (AVX-512 VNNI). Weights are decoded to unsigned bytes
+// u = w + c (c = 128 for Q8_0, 8 for Q4_0, 32 for Q6_K, 0 for Q4_K), so per 64-element step of
+// K and per (n, m) pair:
+//   isum  = vpdpbusd(c * nsum4(x), u, q)       exact int32: lane i = sum of the 4 products
+//                                              w*q of elements 4i..4i+3 (the c*q terms are
 //                                              cancelled by the initial value)
 //   acc   = MulAdd(f32(isum), wscale * dx, acc) wscale, dx: per-lane weight and activation scale
 // and, for types with block minimums (Q4_K), once per super-block
 //   acc   = MulAdd(-dmin * min_j (lanes 0..7), s_j (lanes 0..7), acc)
-// then y = SumOfLanes(acc). The weight decoding (w, wscale) depends only on W row n.
+// then y = SumOfLanes(acc). Weight decoding depends only on W row n, the activation terms only
+// on x row m, so any tile shape NR x MR gives the same bits for a pair.
 
 #if HWY_TARGET == HWY_AVX3_DL
 #define GRETA_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
@@ -173,6 +175,11 @@ bool HasQ8Kernel(TensorType t) {
 // Elements of K per weight "block" the decoder handles at once.
 constexpr int64_t Q8BlockElems(TensorType t) {
   return (t == TensorType::Q8_0 || t == TensorType::Q4_0) ? 64 : 256;
+}
+
+// log2 of the weight offset c (see above); -1: none.
+constexpr int Q8OffsetShift(TensorType t) {
+  return t == TensorType::Q8_0 ? 7 : t == TensorType::Q4_0 ? 3 : t == TensorType::Q6_K ? 5 : -1;
 }
 
 GRETA_VNNI_ATTR HWY_INLINE float Half(uint16_t h) { return _cvtsh_ss(h); }
@@ -233,7 +240,7 @@ GRETA_VNNI_ATTR HWY_INLINE void DecodeScales(const uint8_t* blk, Q8WeightBlock& 
   }
 }
 
-// The 64 signed weights of step st (0-based within the block), in element order.
+// The 64 unsigned weights u = w + c of step st (0-based within the block), in element order.
 template <TensorType T>
 GRETA_VNNI_ATTR HWY_INLINE __m512i DecodeWeights(const uint8_t* blk, int st) {
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
@@ -241,7 +248,7 @@ GRETA_VNNI_ATTR HWY_INLINE __m512i DecodeWeights(const uint8_t* blk, int st) {
     const auto* b = reinterpret_cast<const BlockQ8_0*>(blk);
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
     const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(-128));
   } else if constexpr (T == TensorType::Q4_0) {
     const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
     const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
@@ -250,8 +257,7 @@ GRETA_VNNI_ATTR HWY_INLINE __m512i DecodeWeights(const uint8_t* blk, int st) {
     const __m512i q = _mm512_broadcast_i64x4(_mm256_set_m128i(q1, q0));
     const __m512i nib = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), lo4);
     // nib = [lo0, lo1, hi0, hi1] -> element order [lo0, hi0, lo1, hi1]
-    const __m512i ord = _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm512_sub_epi8(ord, _mm512_set1_epi8(8));
+    return _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));
   } else if constexpr (T == TensorType::Q4_K) {
     const auto* b = reinterpret_cast<const BlockQ4_K*>(blk);
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * st));
@@ -272,8 +278,7 @@ GRETA_VNNI_ATTR HWY_INLINE __m512i DecodeWeights(const uint8_t* blk, int st) {
       low = _mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4);
       high = _mm512_and_si512(_mm512_srli_epi16(qh2, 4), _mm512_set1_epi8(3));
     }
-    const __m512i q = _mm512_or_si512(low, _mm512_slli_epi16(high, 4));  // no carry: high < 4
-    return _mm512_sub_epi8(q, _mm512_set1_epi8(32));
+    return _mm512_or_si512(low, _mm512_slli_epi16(high, 4));  // no carry: high < 4
   }
 }
 
@@ -281,6 +286,7 @@ template <TensorType T, int NR, int MR>
 GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t m) {
   constexpr int64_t kBlock = Q8BlockElems(T);
   constexpr int kSteps = static_cast<int>(kBlock / 64);
+  constexpr int kShift = Q8OffsetShift(T);
   constexpr int64_t kBlockBytes = T == TensorType::Q8_0   ? 2 * sizeof(BlockQ8_0)
                                   : T == TensorType::Q4_0 ? 2 * sizeof(BlockQ4_0)
                                   : T == TensorType::Q4_K ? sizeof(BlockQ4_K)
@@ -289,48 +295,49 @@ GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t
   const int64_t arb = act_row_bytes(K);
   __m512 acc[NR][MR];
   const uint8_t* wrow[NR];
-  const uint8_t* xu[MR];
+  const int8_t* xq[MR];
   const float* dv[MR];
+  const int32_t* ns[MR];
   const float* sb[MR];
   for (int r = 0; r < NR; ++r) {
     wrow[r] = a.w + (n + r) * a.row_bytes;
     for (int mm = 0; mm < MR; ++mm) acc[r][mm] = _mm512_setzero_ps();
   }
   for (int mm = 0; mm < MR; ++mm) {
-    xu[mm] = a.xq + (m + mm) * arb;
-    dv[mm] = reinterpret_cast<const float*>(xu[mm] + K);
-    sb[mm] = reinterpret_cast<const float*>(xu[mm] + 2 * K);
+    const uint8_t* row = a.xq + (m + mm) * arb;
+    xq[mm] = reinterpret_cast<const int8_t*>(row);
+    dv[mm] = reinterpret_cast<const float*>(row + K);
+    ns[mm] = reinterpret_cast<const int32_t*>(row + 2 * K);
+    sb[mm] = reinterpret_cast<const float*>(row + 3 * K);
   }
-  const __m512i ones = _mm512_set1_epi8(1);
   const int64_t n_blocks = K / kBlock;
   for (int64_t blk = 0; blk < n_blocks; ++blk) {
     Q8WeightBlock wb[NR];
 #pragma GCC unroll 8
-    for (int r = 0; r < NR; ++r) {
-      const uint8_t* bp = wrow[r] + blk * kBlockBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(bp) + 1024, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(bp) + 1024 + 64, _MM_HINT_T0);
-      DecodeScales<T>(bp, wb[r]);
-    }
+    for (int r = 0; r < NR; ++r) DecodeScales<T>(wrow[r] + blk * kBlockBytes, wb[r]);
 #pragma GCC unroll 4
     for (int st = 0; st < kSteps; ++st) {
       const int64_t step = blk * kSteps + st;  // global 64-element step
-      __m512i w[NR], nc[NR];
+      __m512i w[NR];
       __m512 ws[NR];
 #pragma GCC unroll 8
       for (int r = 0; r < NR; ++r) {
         w[r] = DecodeWeights<T>(wrow[r] + blk * kBlockBytes, st);
-        nc[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                 _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, w[r]), 7));
         ws[r] = (T == TensorType::Q8_0 || T == TensorType::Q4_0) ? wb[r].scale[0] : wb[r].scale[st];
       }
 #pragma GCC unroll 8
       for (int mm = 0; mm < MR; ++mm) {
-        const __m512i xv = _mm512_load_si512(xu[mm] + 64 * step);
+        const __m512i xv = _mm512_load_si512(xq[mm] + 64 * step);
         const __m512 dx = _mm512_load_ps(dv[mm] + 16 * step);
+        __m512i init;
+        if constexpr (kShift >= 0) {
+          init = _mm512_slli_epi32(_mm512_load_si512(ns[mm] + 16 * step), kShift);
+        } else {
+          init = _mm512_setzero_si512();
+        }
 #pragma GCC unroll 8
         for (int r = 0; r < NR; ++r) {
-          const __m512i isum = _mm512_dpbusd_epi32(nc[r], xv, w[r]);
+          const __m512i isum = _mm512_dpbusd_epi32(init, w[r], xv);
           acc[r][mm] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws[r], dx), acc[r][mm]);
         }
       }
@@ -357,18 +364,18 @@ HWY_INLINE void SweepQ8(const MatmulArgs& a, int64_t n0, int64_t n1, int64_t m) 
 
 template <TensorType T>
 void MatmulRowsQ8(const MatmulArgs& a, int64_t n0, int64_t n1) {
-  constexpr int kMR = 6;
+  constexpr int kMR = 4;
   int64_t m = 0;
-  for (; m + kMR <= a.m; m += kMR) SweepQ8<T, 2, kMR>(a, n0, n1, m);
+  for (; m + kMR <= a.m; m += kMR) SweepQ8<T, 4, kMR>(a, n0, n1, m);
   for (; m < a.m; ++m) SweepQ8<T, 4, 1>(a, n0, n1, m);
 }
 
 GRETA_VNNI_ATTR void ActQuantizeRowVnni(const float* x, int64_t k, uint8_t* dst) {
-  uint8_t* xu = dst;
+  int8_t* xq = reinterpret_cast<int8_t*>(dst);
   float* dv = reinterpret_cast<float*>(dst + k);
-  float* s = reinterpret_cast<float*>(dst + 2 * k);
+  int32_t* ns = reinterpret_cast<int32_t*>(dst + 2 * k);
+  float* s = reinterpret_cast<float*>(dst + 3 * k);
   const __m512 sign = _mm512_set1_ps(-0.0f);
-  const __m512i bias = _mm512_set1_epi32(128);
   for (int64_t b = 0; b < k / 32; ++b) {
     const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
@@ -377,11 +384,16 @@ GRETA_VNNI_ATTR void ActQuantizeRowVnni(const float* x, int64_t k, uint8_t* dst)
     // Round to nearest even (the default MXCSR mode), as ggml's SIMD quantizers.
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(xu + 32 * b), _mm512_cvtepi32_epi8(_mm512_add_epi32(q0, bias)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(xu + 32 * b + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(q1, bias)));
+    const __m128i b0 = _mm512_cvtsepi32_epi8(q0), b1 = _mm512_cvtsepi32_epi8(q1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + 32 * b), b0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + 32 * b + 16), b1);
+    // Per-lane sums of 4 quants, negated: vpdpbusd(0, ones, q) = sum of the 4 signed q's.
+    const __m256i both = _mm256_set_m128i(b1, b0);
+    const __m256i sum4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), both);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ns + 8 * b), _mm256_sub_epi32(_mm256_setzero_si256(), sum4));
     const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
     const float dq = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));  // d stored as fp16, as ggml
-    for (int l = 0; l < 8; ++l) dv[16 * (b / 2) + 8 * (b % 2) + l] = dq;
+    _mm256_storeu_ps(dv + 8 * b, _mm256_set1_ps(dq));
     s[b] = dq * static_cast<float>(sum);
   }
 }

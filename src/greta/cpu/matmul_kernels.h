@@ -16,12 +16,13 @@ enum class ActFormat {
 };
 
 // Layout of one Q8A32 activation row of k elements (k % 64 == 0), act_row_bytes(k) bytes:
-//   uint8_t xu[k]       q + 128, q = round_to_nearest_even(x / d) in [-127, 127]
+//   int8_t  q[k]        q = round_to_nearest_even(x / d) in [-127, 127]
 //   float   dv[k / 4]   per-lane scales: 16 floats per 64 elements, lanes 0..7 = d of the
 //                       first block of 32, lanes 8..15 = d of the second
-//   float   s[k / 32]   d * sum(q) of each block (for the min terms of Q4_1 / K-quants)
-// d = fp16_round(amax / 127) of the block, as ggml's Q8_0 activations.
-inline int64_t act_row_bytes(int64_t k) { return (k + k + k / 32 * 4 + 63) / 64 * 64; }  // 64-aligned rows
+//   int32_t nsum4[k / 4] per lane: -(sum of the 4 q's the lane covers), 16 per 64 elements
+//   float   s[k / 32]   d * sum(q) of each block (for the minimum terms of K-quants)
+// d = fp16_round(amax / 127) of the block, as ggml's Q8_0 activations. Rows are 64-byte aligned.
+inline int64_t act_row_bytes(int64_t k) { return (3 * k + k / 32 * 4 + 63) / 64 * 64; }
 
 struct MatmulArgs {
   TensorType type = TensorType::F32;
