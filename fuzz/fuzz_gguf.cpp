@@ -1,18 +1,26 @@
-// libFuzzer target: the GGUF load path on an untrusted image.
+// libFuzzer target: the GGUF load path on an untrusted image, up to (not including) the forward pass.
 //
 // Parses the input with GgufFile::from_bytes, then does what a loader does with a file that
-// validated: walks every tensor (touching every byte and dequantizing its first row), and calls
-// every typed metadata accessor on every key, the way model binding and the tokenizer read them.
+// validated: binds the model (hyperparameters + weights by name, dtype and shape), builds the
+// tokenizer (when the tokenizer module is built), walks every tensor (touching every byte and
+// dequantizing its first row), calls every typed metadata accessor on every key, and checks that
+// the writer's re-serialization of the file parses back to the same metadata and tensor table.
 // Any greta::Error is an accepted outcome; a crash, a sanitizer report, a leak, or an allocation
 // above -malloc_limit_mb is a bug.
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
+#include "greta/gguf/gguf_writer.h"
+#include "greta/model/model.h"
 #include "greta/quant/quant.h"
+#if GRETA_FUZZ_HAVE_TOKENIZER
+#include "greta/tokenizer/tokenizer.h"
+#endif
 
 namespace {
 
@@ -89,13 +97,66 @@ void walk_tensors(const GgufFile& f) {
   }
 }
 
+// Writer round trip: every file the reader accepts, the writer reproduces (metadata and tensors).
+void round_trip(const GgufFile& f) {
+  if (f.file_size() > (1u << 20)) return;
+  greta::gguf::GgufWriter w;
+  try {
+    if (f.has("general.alignment")) {
+      w.set_alignment(static_cast<uint32_t>(f.alignment()));
+    }
+    for (const auto& kv : f.metadata()) {
+      if (kv.key == "general.alignment") continue;
+      w.add_value(kv.key, kv.value);
+    }
+    for (const auto& t : f.tensors()) {
+      w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims), t.data);
+    }
+  } catch (const greta::Error&) {
+    __builtin_trap();  // the writer refused something the reader accepted
+  }
+  const std::vector<uint8_t> bytes = w.to_bytes();
+  auto g = GgufFile::from_bytes(bytes.data(), bytes.size(), "roundtrip.gguf");
+  if (g->metadata().size() != f.metadata().size() || g->alignment() != f.alignment()) __builtin_trap();
+  if (g->tensors().size() != f.tensors().size()) __builtin_trap();
+  for (size_t i = 0; i < f.tensors().size(); ++i) {
+    const auto& a = f.tensors()[i];
+    const auto& b = g->tensors()[i];
+    if (a.name != b.name || a.type != b.type || a.ne != b.ne || a.n_bytes != b.n_bytes) __builtin_trap();
+    if (a.n_bytes != 0 && std::memcmp(a.data, b.data, a.n_bytes) != 0) __builtin_trap();
+  }
+  for (const auto& kv : f.metadata()) {
+    const greta::gguf::Value* v = g->find(kv.key);
+    if (v == nullptr || (v->type != kv.value.type && kv.key != "general.alignment")) __builtin_trap();
+  }
+}
+
+void bind(const GgufFile& f) {
+  try {
+    auto m = greta::model::Model::load(f);
+    g_sink += static_cast<uint64_t>(m->n_params() + m->weight_bytes_per_token());
+  } catch (const greta::Error&) {
+  }
+#if GRETA_FUZZ_HAVE_TOKENIZER
+  try {
+    auto tok = greta::Tokenizer::from_gguf(f);
+    const int32_t n = tok->vocab_size();
+    for (greta::TokenId id = 0; id < n && id < 300; ++id) g_sink += tok->token_to_piece(id, true).size();
+    g_sink += tok->encode("Hello world <s>", true, true).size();
+  } catch (const greta::Error&) {
+  }
+#endif
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto f = GgufFile::from_bytes(data, size, "fuzz.gguf");
+    bind(*f);
     walk_metadata(*f);
     walk_tensors(*f);
+    round_trip(*f);
   } catch (const greta::Error&) {
   }
   return 0;

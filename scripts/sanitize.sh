@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sanitizer runs (issue 6): the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+# (+ _GLIBCXX_ASSERTIONS) in build-asan, and the threaded code's tests under ThreadSanitizer in
+# build-tsan. Fails on any test failure or sanitizer report.
+#
+#   scripts/sanitize.sh            both
+#   scripts/sanitize.sh asan       only ASan+UBSan
+#   scripts/sanitize.sh tsan       only TSan
+#
+# Both builds use -O1 -g1 (line tables): fast enough to compile on 2 cores, readable reports.
+# The TSan build compiles only the test binaries it runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+JOBS="${BUILD_JOBS:-$(nproc)}"
+scripts/setup.sh --deps
+
+COMMON=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+        -DGRETA_CUDA=OFF)
+status=0
+
+if [ "$what" = all ] || [ "$what" = asan ]; then
+  start=$(date +%s)
+  cmake -S . -B build-asan "${COMMON[@]}" -DGRETA_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$JOBS"
+  echo "sanitize: asan build $(( $(date +%s) - start ))s"
+  start=$(date +%s)
+  # halt_on_error: any report fails the test that triggered it. Leak checking is on.
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir build-asan --output-on-failure -j"$JOBS" --timeout 900 -E '_NOT_BUILT$' || status=1
+  echo "sanitize: asan tests $(( $(date +%s) - start ))s"
+fi
+
+if [ "$what" = all ] || [ "$what" = tsan ]; then
+  start=$(date +%s)
+  cmake -S . -B build-tsan "${COMMON[@]}" -DGRETA_TSAN=ON >/dev/null
+  # The threaded code: the thread pool (core), the kernels (cpu, ops) and the runtime's
+  # thread-count invariance tests.
+  targets=()
+  for t in test_core test_cpu test_ops test_runtime; do
+    if ninja -C build-tsan -t targets all 2>/dev/null | grep -q "^$t:"; then targets+=("$t"); fi
+  done
+  if ((${#targets[@]})); then
+    cmake --build build-tsan -j"$JOBS" --target "${targets[@]}"
+    echo "sanitize: tsan build $(( $(date +%s) - start ))s"
+    start=$(date +%s)
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+    ctest --test-dir build-tsan --output-on-failure -j"$JOBS" --timeout 900 -L '^(core|cpu|ops)$' -E '_NOT_BUILT$' \
+      || status=1
+    ctest --test-dir build-tsan --output-on-failure -j"$JOBS" --timeout 900 -L '^runtime$' \
+      -R '[Tt]hread|[Ii]nvarian' -E '_NOT_BUILT$' --no-tests=ignore || status=1
+    echo "sanitize: tsan tests $(( $(date +%s) - start ))s"
+  else
+    echo "sanitize: no threaded test targets yet" >&2
+  fi
+fi
+exit "$status"
