@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,7 @@ struct Series {
 
 std::string log_plot(const std::string& title, const std::vector<int64_t>& xs, const std::vector<Series>& series,
                      double threshold, const std::string& threshold_label) {
-  const double W = 640, H = 260, L = 62, R = 14, T = 26, B = 40;
+  const double W = 620, H = 260, L = 62, R = 14, T = 26, B = 40;
   double lo = INFINITY, hi = -INFINITY;
   bool any_zero = false;
   for (const auto& s : series) {
@@ -94,6 +95,7 @@ std::string log_plot(const std::string& title, const std::vector<int64_t>& xs, c
     lo = std::min(lo, threshold);
     hi = std::max(hi, threshold);
   }
+  const double lo_seen = lo;  // +inf when every value is 0
   if (!std::isfinite(lo)) {
     lo = 1e-8;
     hi = 1e-6;
@@ -101,8 +103,8 @@ std::string log_plot(const std::string& title, const std::vector<int64_t>& xs, c
   int elo = static_cast<int>(std::floor(std::log10(lo)));
   int ehi = static_cast<int>(std::ceil(std::log10(hi)));
   if (ehi <= elo) ehi = elo + 1;
-  const double floor_y = H - B + 0;  // where zeros go
-  const double y_top = T, y_bot = H - B - 16;
+  const double floor_y = H - B + 0;  // where zeros go (4 px above the x axis)
+  const double y_top = T, y_bot = H - B - 26;
   auto ymap = [&](double v) {
     if (v <= 0) return floor_y - 4;
     double f = (std::log10(v) - elo) / (ehi - elo);
@@ -130,6 +132,10 @@ std::string log_plot(const std::string& title, const std::vector<int64_t>& xs, c
   }
   s += "<line x1=\"" + num(L) + "\" x2=\"" + num(L) + "\" y1=\"" + num(T) + "\" y2=\"" + num(H - B + 2) +
        "\" stroke=\"#57606a\"/>";
+  if (!std::isfinite(lo_seen)) {
+    s += "<text x=\"" + num(L + (W - L - R) / 2) + "\" y=\"" + num((y_top + y_bot) / 2) +
+         "\" text-anchor=\"middle\" style=\"font-size:14px;fill:#1a7f37\">all 0 at every position</text>";
+  }
   // x ticks: at most ~8 labels.
   size_t nx = xs.size();
   size_t xstep = std::max<size_t>(1, (nx + 7) / 8);
@@ -147,7 +153,11 @@ std::string log_plot(const std::string& title, const std::vector<int64_t>& xs, c
          esc(threshold_label) + "</text>";
   }
   double lx = L + 8;
-  for (const auto& se : series) {
+  for (size_t si = 0; si < series.size(); ++si) {
+    const Series& se = series[si];
+    // The first series hollow and larger, so an identical second series does not hide it.
+    const std::string dot = si == 0 ? "\" r=\"4.5\" fill=\"none\" stroke-width=\"1.5\" stroke=\"" + se.color
+                                    : "\" r=\"2.5\" fill=\"" + se.color;
     std::string pts;
     for (size_t i = 0; i < se.v.size() && i < nx; ++i) pts += num(xmap(xs[i])) + "," + num(ymap(se.v[i])) + " ";
     if (nx > 1) {
@@ -155,8 +165,7 @@ std::string log_plot(const std::string& title, const std::vector<int64_t>& xs, c
     }
     if (nx <= 200) {
       for (size_t i = 0; i < se.v.size() && i < nx; ++i) {
-        s += "<circle cx=\"" + num(xmap(xs[i])) + "\" cy=\"" + num(ymap(se.v[i])) + "\" r=\"3\" fill=\"" + se.color +
-             "\"><title>token_idx " + std::to_string(xs[i]) + ": " + g(se.v[i], 4) + "</title></circle>";
+        s += "<circle cx=\"" + num(xmap(xs[i])) + "\" cy=\"" + num(ymap(se.v[i])) + dot + "\"><title>token_idx " + std::to_string(xs[i]) + ": " + g(se.v[i], 4) + "</title></circle>";
       }
     }
     if (series.size() > 1) {
@@ -191,8 +200,9 @@ std::string histogram_svg(const Histogram& h) {
   double lmax = std::ceil(std::log10(static_cast<double>(mx) + 1.0));
   if (lmax < 1) lmax = 1;
   auto yh = [&](int64_t c) { return c <= 0 ? 0.0 : (H - T - B) * std::log10(static_cast<double>(c) + 1.0) / lmax; };
-  const double gap = 18;  // between the bit-equal bar and the |d| bins
-  double bw = (W - L - R - gap) / static_cast<double>(bars.size());
+  const double gap = 18;   // between the bit-equal bar and the |d| bars
+  const double gap2 = 34;  // between the special bars and the bins, so their labels do not collide
+  double bw = (W - L - R - gap - gap2) / static_cast<double>(bars.size());
   std::string s = "<svg width=\"" + num(W) + "\" height=\"" + num(H) + "\" viewBox=\"0 0 " + num(W) + " " + num(H) +
                   "\" xmlns=\"http://www.w3.org/2000/svg\">";
   s += "<text x=\"" + num(L) + "\" y=\"16\" style=\"font-weight:600;font-size:13px\">|\u0394| per logit, all tokens "
@@ -204,7 +214,7 @@ std::string histogram_svg(const Histogram& h) {
          (e == 0 ? std::string("0") : pow10_label(e)) + "</text>";
   }
   for (size_t i = 0; i < bars.size(); ++i) {
-    double x = L + bw * static_cast<double>(i) + (i >= 1 ? gap : 0.0);
+    double x = L + bw * static_cast<double>(i) + (i >= 1 ? gap : 0.0) + (i >= 3 ? gap2 : 0.0);
     double hgt = yh(bars[i].count);
     s += "<rect x=\"" + num(x + 1) + "\" y=\"" + num(H - B - hgt) + "\" width=\"" + num(bw - 2) + "\" height=\"" +
          num(hgt) + "\" fill=\"" + bars[i].color + "\"><title>" + esc(bars[i].label.empty() ? "bin" : bars[i].label) +
@@ -227,6 +237,11 @@ std::string histogram_svg(const Histogram& h) {
   }
   s += "<line x1=\"" + num(L) + "\" x2=\"" + num(W - R) + "\" y1=\"" + num(H - B) + "\" y2=\"" + num(H - B) +
        "\" stroke=\"#57606a\"/>";
+  if (h.bit_equal == std::accumulate(bars.begin(), bars.end(), int64_t{0},
+                                     [](int64_t acc, const Bar& b) { return acc + b.count; })) {
+    s += "<text x=\"" + num(L + (W - L - R) / 2) + "\" y=\"" + num((T + H - B) / 2) +
+         "\" text-anchor=\"middle\" style=\"font-size:15px;fill:#1a7f37\">every logit bit-equal: no |\u0394| to show</text>";
+  }
   s += "<text x=\"" + num(L + (W - L - R) / 2) + "\" y=\"" + num(H - 12) +
        "\" text-anchor=\"middle\">|\u0394| = |a \u2212 b| (bit-equal logits counted apart, at the left)</text>";
   s += "</svg>";
