@@ -10,6 +10,7 @@
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
 #include "greta/tokenizer/pretokenize.h"
+#include "greta/tokenizer/u64_set.h"
 #include "greta/tokenizer/unicode_util.h"
 #include "greta/tokenizer/vocab_tokenizer.h"
 
@@ -59,7 +60,7 @@ class BpeTokenizer final : public VocabTokenizer {
   void push_fallback(std::string_view bytes, std::vector<TokenId>& out) const;
 
   std::unique_ptr<PreTokenizer> pre_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  U64Map<Merge> merges_;
   std::vector<std::string> extra_;
   TokenId byte_token_[256];
 };
@@ -97,7 +98,7 @@ BpeTokenizer::BpeTokenizer(Vocab vocab, const gguf::GgufFile& file) : VocabToken
       merged = it->second;
     }
     // The first occurrence of a pair wins, as in llama.cpp's bpe_ranks.emplace.
-    merges_.emplace(merge_key(a, b), Merge{static_cast<int32_t>(i), merged});
+    merges_.insert(merge_key(a, b), Merge{static_cast<int32_t>(i), merged});
   }
   build_piece_cache();
 }
@@ -160,9 +161,9 @@ void BpeTokenizer::encode_word(std::string_view word, Work& w, std::vector<Token
     const TokenId a = symbols[left].id;
     const TokenId b = symbols[right].id;
     if (a < 0 || b < 0 || a >= n_vocab || b >= n_vocab) return;
-    const auto it = merges_.find(merge_key(a, b));
-    if (it == merges_.end()) return;
-    heap.push_back({it->second.rank, left, right, symbols[left].n + symbols[right].n});
+    const Merge* m = merges_.find(merge_key(a, b));
+    if (m == nullptr) return;
+    heap.push_back({m->rank, left, right, symbols[left].n + symbols[right].n});
     std::push_heap(heap.begin(), heap.end(), later);
   };
   for (int32_t i = 1; i < n; ++i) add(i - 1, i);
@@ -174,7 +175,7 @@ void BpeTokenizer::encode_word(std::string_view word, Work& w, std::vector<Token
     Symbol& l = symbols[b.left];
     Symbol& r = symbols[b.right];
     if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale
-    l.id = merges_.find(merge_key(l.id, r.id))->second.merged;
+    l.id = merges_.find(merge_key(l.id, r.id))->merged;
     l.n += r.n;
     r.n = 0;
     l.next = r.next;

@@ -3,8 +3,10 @@
 // concatenation is the vocab entry with the highest score (ties: leftmost pair), then emit the
 // symbols, falling back to <0xNN> byte tokens for symbols that are not in the vocab.
 
+#include <algorithm>
 #include <cstdlib>
-#include <queue>
+
+#include "greta/tokenizer/u64_set.h"
 
 #include "greta/tokenizer/unicode_util.h"
 #include "greta/tokenizer/vocab_tokenizer.h"
@@ -26,6 +28,17 @@ class SpmTokenizer final : public VocabTokenizer {
         // llama.cpp falls back to the byte as a one-character token.
         const char one = static_cast<char>(b);
         byte_token_[b] = vocab_.find(std::string_view(&one, 1));
+      }
+    }
+    for (TokenId id = 0; id < vocab_.size(); ++id) {
+      const std::string_view t = vocab_.text(id);
+      Symbol prev{0, 0, 0, 0};
+      for (size_t off = 0; off < t.size();) {
+        const uint32_t len = static_cast<uint32_t>(std::min(t.size() - off, unicode::utf8_len(static_cast<uint8_t>(t[off]))));
+        const Symbol cur{0, 0, static_cast<uint32_t>(off), len};
+        if (off > 0) pairs_.insert(pair_key(t, prev, cur));
+        prev = cur;
+        off += len;
       }
     }
     build_piece_cache();
@@ -76,8 +89,54 @@ class SpmTokenizer final : public VocabTokenizer {
     }
   };
 
+  static uint32_t unit_code(std::string_view text, const Symbol& s) {
+    uint32_t v = 0;
+    for (uint32_t k = 0; k < s.n && k < 4; ++k) v |= static_cast<uint32_t>(static_cast<uint8_t>(text[s.start + k])) << (8 * k);
+    return v;
+  }
+  static uint64_t pair_key(std::string_view text, const Symbol& a, const Symbol& b) {
+    return (static_cast<uint64_t>(unit_code(text, a)) << 32) | unit_code(text, b);
+  }
+  // Runs the merge loop over symbols [begin, end), which are linked among themselves.
+  void merge_segment(std::string_view text, std::vector<Symbol>& symbols, int32_t begin, int32_t end,
+                     std::vector<Bigram>& heap) const;
+
   TokenId byte_token_[256];
+  // Every (character, next character) pair that occurs inside some vocab token.
+  U64Set pairs_;
 };
+
+void SpmTokenizer::merge_segment(std::string_view text, std::vector<Symbol>& symbols, int32_t begin, int32_t end,
+                                 std::vector<Bigram>& heap) const {
+  if (end - begin < 2) return;
+  const BigramOrder order;
+  heap.clear();
+  auto try_add = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const std::string_view s(text.data() + symbols[left].start, symbols[left].n + symbols[right].n);
+    const TokenId id = vocab_.find(s);
+    if (id < 0) return;
+    heap.push_back({vocab_.scores[id], left, right, static_cast<uint32_t>(s.size())});
+    std::push_heap(heap.begin(), heap.end(), order);
+  };
+  for (int32_t i = begin + 1; i < end; ++i) try_add(i - 1, i);
+
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), order);
+    const Bigram b = heap.back();
+    heap.pop_back();
+    Symbol& l = symbols[b.left];
+    Symbol& r = symbols[b.right];
+    // Skip pairs made stale by an earlier merge.
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) symbols[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+}
 
 void SpmTokenizer::encode_text(std::string_view fragment, bool after_special, std::vector<TokenId>& out) const {
   // Escape spaces as U+2581, with the SentencePiece prefix space at the start of the input and
@@ -104,30 +163,28 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool after_special, st
     off += len;
   }
 
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  auto try_add = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
-    const std::string_view s(text.data() + symbols[left].start, symbols[left].n + symbols[right].n);
-    const TokenId id = vocab_.find(s);
-    if (id < 0) return;
-    queue.push({vocab_.scores[id], left, right, static_cast<uint32_t>(s.size())});
-  };
-  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add(i - 1, i);
-
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = symbols[b.left];
-    Symbol& r = symbols[b.right];
-    // Skip pairs made stale by an earlier merge.
-    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) symbols[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
+  // Merging happens segment by segment: a boundary between two characters that are adjacent in
+  // no vocab token can never be merged across, so the segments are independent and the result
+  // equals one pass over the whole text, with small queues instead of one huge one.
+  std::vector<Bigram> heap;
+  const int32_t n = static_cast<int32_t>(symbols.size());
+  int32_t seg_begin = 0;
+  for (int32_t i = 1; i <= n; ++i) {
+    if (i < n && pairs_.contains(pair_key(text, symbols[i - 1], symbols[i]))) continue;
+    symbols[seg_begin].prev = -1;
+    symbols[i - 1].next = -1;
+    merge_segment(text, symbols, seg_begin, i, heap);
+    seg_begin = i;
   }
+  // Chain the segments back together: segment heads keep their index, merged-away symbols have n == 0.
+  int32_t last = -1;
+  for (int32_t i = 0; i < n; ++i) {
+    if (symbols[i].n == 0) continue;
+    symbols[i].prev = last;
+    if (last >= 0) symbols[last].next = i;
+    last = i;
+  }
+  if (last >= 0) symbols[last].next = -1;
 
   for (int32_t i = 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];
