@@ -215,17 +215,17 @@ TEST(GgufMalformed, Arrays) {
 TEST(GgufMalformed, Alignment) {
   RawGguf g = valid_raw();
   const size_t i = kv_index(g, "general.alignment");
-  for (uint32_t a : {0u, 13u, 3u, 1u << 21}) {
+  for (uint32_t a : {0u, 13u, 3u, 1u, 4u, 1u << 21}) {
     g.kvs[i].payload = Payload().put<uint32_t>(a);
     EXPECT_EQ(error_of(g), "bad.gguf: general.alignment " + std::to_string(a) +
-                               " is invalid (expected a power of two from 1 to 1048576)");
+                               " is invalid (expected a power of two from 8 to 1048576)");
   }
   g.kvs[i].type = kU64;
   g.kvs[i].payload = Payload().put<uint64_t>(1ull << 40);
-  EXPECT_EQ(error_of(g), "bad.gguf: general.alignment 1099511627776 is invalid (expected a power of two from 1 to 1048576)");
+  EXPECT_EQ(error_of(g), "bad.gguf: general.alignment 1099511627776 is invalid (expected a power of two from 8 to 1048576)");
   g.kvs[i].type = kI32;
   g.kvs[i].payload = Payload().put<int32_t>(-32);
-  EXPECT_EQ(error_of(g), "bad.gguf: general.alignment -32 is invalid (expected a power of two from 1 to 1048576)");
+  EXPECT_EQ(error_of(g), "bad.gguf: general.alignment -32 is invalid (expected a power of two from 8 to 1048576)");
   g.kvs[i].type = kString;
   g.kvs[i].payload = Payload().str("32");
   EXPECT_EQ(error_of(g), "bad.gguf: key 'general.alignment' has type string, expected u32");

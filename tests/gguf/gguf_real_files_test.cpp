@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "greta/core/error.h"
@@ -127,6 +128,25 @@ TEST(GgufRealFiles, RejectsVersion1) {
 TEST(GgufRealFiles, MissingFile) {
   const std::string p = GRETA_TEST_DATA "/gguf/does-not-exist.gguf";
   EXPECT_EQ(error_of(p), p + ": cannot open: No such file or directory");
+}
+
+TEST(GgufRealFiles, DirectoryAndEmptyFile) {
+  const std::string dir = GRETA_TEST_DATA "/gguf";
+  EXPECT_EQ(error_of(dir), dir + ": not a regular file");
+  const std::string empty = (std::filesystem::temp_directory_path() / "greta_gguf_empty_test.gguf").string();
+  { std::ofstream(empty, std::ios::binary); }
+  EXPECT_EQ(error_of(empty), empty + ": file is too small to be GGUF (0 bytes)");
+  std::filesystem::remove(empty);
+}
+
+// Tensor data in the mapping is aligned to the file's alignment (at least 8 bytes).
+TEST(GgufRealFiles, TensorDataAligned) {
+  for (const std::string& p : {kStories, kTinyStories, kTinyRandom}) {
+    auto f = GgufFile::open(p);
+    for (const TensorInfo& t : f->tensors()) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % f->alignment(), 0u) << p << " " << t.name;
+    }
+  }
 }
 
 }  // namespace

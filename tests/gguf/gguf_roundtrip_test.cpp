@@ -197,7 +197,7 @@ TEST(GgufRoundTrip, WriterErrors) {
   EXPECT_EQ(error_of([&] { w.add_string("k", "x"); }), "gguf writer: duplicate key 'k'");
   EXPECT_EQ(error_of([&] { w.add_u32("", 1); }), "gguf writer: key length 0 is invalid (expected 1 to 65535)");
   EXPECT_EQ(error_of([&] { w.set_alignment(24); }),
-            "gguf writer: alignment 24 is invalid (expected a power of two from 1 to 1048576)");
+            "gguf writer: alignment 24 is invalid (expected a power of two from 8 to 1048576)");
   const float x[64] = {};
   w.add_tensor("t", TensorType::F32, {64}, x);
   EXPECT_EQ(error_of([&] { w.add_tensor("t", TensorType::F32, {64}, x); }), "gguf writer: duplicate tensor name 't'");

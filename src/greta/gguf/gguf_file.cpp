@@ -357,8 +357,8 @@ void GgufFile::parse() {
     }
     const bool negative = !is_unsigned_type(a->type) && a->i < 0;
     const uint64_t al = is_unsigned_type(a->type) ? a->u : static_cast<uint64_t>(a->i);
-    if (negative || al == 0 || (al & (al - 1)) != 0 || al > kMaxAlignment) {
-      c.bad("general.alignment " + value_to_string(*a) + " is invalid (expected a power of two from 1 to " +
+    if (negative || al < kMinAlignment || (al & (al - 1)) != 0 || al > kMaxAlignment) {
+      c.bad("general.alignment " + value_to_string(*a) + " is invalid (expected a power of two from 8 to " +
             std::to_string(kMaxAlignment) + ")");
     }
     alignment_ = al;

@@ -26,7 +26,10 @@ inline constexpr uint64_t kMaxKeyBytes = 65535;        // metadata key length
 inline constexpr uint64_t kMaxTensorNameBytes = 63;    // as ggml's GGML_MAX_NAME - 1
 inline constexpr int kMaxDims = 4;                      // n_dims in [1, 4]
 inline constexpr int kMaxArrayDepth = 8;                // an array nested in 7 more arrays at most
-inline constexpr uint64_t kMaxAlignment = 1u << 20;     // general.alignment: power of two <= 1 MiB
+// general.alignment: a power of two from 8 (the GGUF spec asks for a multiple of 8; it keeps
+// tensor data 8-byte aligned in the mapping) to 1 MiB.
+inline constexpr uint64_t kMinAlignment = 8;
+inline constexpr uint64_t kMaxAlignment = 1u << 20;
 inline constexpr uint64_t kDefaultAlignment = 32;
 
 enum class ValueType : uint32_t {

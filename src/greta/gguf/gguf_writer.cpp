@@ -187,8 +187,8 @@ void GgufWriter::begin_key(std::string_view key, ValueType type) {
 }
 
 void GgufWriter::set_alignment(uint32_t alignment) {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > kMaxAlignment) {
-    fail("gguf writer: alignment " + std::to_string(alignment) + " is invalid (expected a power of two from 1 to " +
+  if (alignment < kMinAlignment || (alignment & (alignment - 1)) != 0 || alignment > kMaxAlignment) {
+    fail("gguf writer: alignment " + std::to_string(alignment) + " is invalid (expected a power of two from 8 to " +
          std::to_string(kMaxAlignment) + ")");
   }
   alignment_ = alignment;

@@ -36,7 +36,7 @@ class GgufWriter {
  public:
   GgufWriter() = default;
 
-  // Sets the data alignment (power of two <= kMaxAlignment) and writes it as general.alignment (u32).
+  // Sets the data alignment (power of two in [kMinAlignment, kMaxAlignment]) and writes it as general.alignment (u32).
   void set_alignment(uint32_t alignment);
   uint64_t alignment() const { return alignment_; }
 
