@@ -4,6 +4,9 @@
 #
 #   tools/benchmarks/run_b3_67_equivalence_guardrail.sh [options]
 #
+# Environment: GRETA_BUILD_DIR (default tools/inference/build) holds greta_infer, greta_compare
+# and greta_tokenize; GRETA_OUT_DIR is the default --out.
+#
 # Exit status: the analyzer's (0 equivalent, 1 not equivalent, 2 invalid input), 2 for a bad
 # option, 3 when building or a greta_infer run failed.
 set -euo pipefail
@@ -28,7 +31,7 @@ Usage: $0 [options]
   --dtype TYPE        f32 | f16 | bf16 (default bf16)
   --threads N         CPU threads (default: greta_infer's)
   --dump-span S:C     token indices to dump (default: greta_infer's, prompt_len:1)
-  --out DIR           output directory (default: out/b3_67_guardrail); gets prefill/, decode/,
+  --out DIR           output directory (default: \$GRETA_OUT_DIR, else out/b3_67_guardrail); gets prefill/, decode/,
                       report.json, report.html, summary.txt
   -h, --help          this help
 Exit status: 0 equivalent, 1 not equivalent, 2 invalid input, 3 a build or run failed.
@@ -75,7 +78,7 @@ fi
 if [ -n "$PROMPT_FILE" ] && [ ! -f "$PROMPT_FILE" ]; then die "--prompt-file: '$PROMPT_FILE' is not a file"; fi
 [ -n "$MODEL" ] || MODEL="$ROOT/models/stories260K.gguf"
 [ -f "$MODEL" ] || die "--model: '$MODEL' is not a file"
-[ -n "$OUT" ] || OUT="$ROOT/out/b3_67_guardrail"
+[ -n "$OUT" ] || OUT="${GRETA_OUT_DIR:-$ROOT/out/b3_67_guardrail}"
 if [ "$n_prompt_sources" -eq 0 ]; then PROMPT_FILE="$FABLE"; fi
 
 # Build the tools if any is missing (the README's build command).
