@@ -195,13 +195,15 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool after_special, st
       continue;
     }
     // Every merged symbol is a vocab entry, so only single characters reach the byte fallback.
-    // Where the vocab has no token for a byte, llama.cpp throws; greta emits the unknown token.
-    bool all_bytes = true;
-    for (char c : piece) all_bytes = all_bytes && byte_token_[static_cast<uint8_t>(c)] >= 0;
-    if (all_bytes) {
-      for (char c : piece) out.push_back(byte_token_[static_cast<uint8_t>(c)]);
-    } else if (vocab_.unk >= 0) {
-      out.push_back(vocab_.unk);
+    // Where the vocab has no token for a byte, llama.cpp throws; greta emits the unknown token
+    // for that byte.
+    for (char c : piece) {
+      const TokenId bt = byte_token_[static_cast<uint8_t>(c)];
+      if (bt >= 0) {
+        out.push_back(bt);
+      } else if (vocab_.unk >= 0) {
+        out.push_back(vocab_.unk);
+      }
     }
   }
 }
