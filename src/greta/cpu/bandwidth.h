@@ -21,8 +21,10 @@ struct BandwidthOptions {
 // Streaming-read bandwidth in GB/s (1e9 bytes/s) with pool.n_threads() threads.
 double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options = {});
 
-// Peak f32 FLOP/s (2 per lane per FMA) in GFLOP/s with pool.n_threads() threads, for the
-// dispatched SIMD target; median of `reps` timed passes of ~`seconds` each.
+// Peak f32 FLOP/s (2 per lane per FMA) in GFLOP/s of pool.n_threads() cores, for the
+// dispatched SIMD target; median of `reps` passes of ~`seconds` each. Each thread's rate is
+// taken over its own CPU time (not wall time), so on a shared machine the figure is what the
+// cores do while they run, not how often the scheduler lets them.
 double measure_fma_peak_gflops(ThreadPool& pool, double seconds = 0.05, int reps = 5);
 
 // Name of the dispatched SIMD target of these measurements ("AVX3_DL", ...).

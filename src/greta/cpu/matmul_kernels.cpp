@@ -55,19 +55,25 @@ HWY_INLINE void AccumulateStep(const VF (&w)[NR], const float* const (&x)[MR], i
   }
 }
 
-template <int NR, int MR>
-HWY_INLINE VF LoadWeightF(TensorType type, const uint8_t* row, int64_t k) {
+// Weight storage as the f32 tiles see it; a compile-time parameter so the inner loops carry
+// no type branches.
+enum class WKind { kF32, kF16, kBF16, kDequant };
+
+template <WKind W>
+HWY_INLINE VF LoadW(const uint8_t* row, int64_t k) {
   const DF df;
-  if (type == TensorType::F32) return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
-  if (type == TensorType::F16) {
+  if constexpr (W == WKind::kF32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
+  } else if constexpr (W == WKind::kF16) {
     const hn::Rebind<hwy::float16_t, DF> dh;
     return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
+  } else {
+    const hn::Rebind<hwy::bfloat16_t, DF> db;
+    return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
   }
-  const hn::Rebind<hwy::bfloat16_t, DF> db;
-  return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
 }
 
-template <int NR, int MR>
+template <WKind W, int NR, int MR>
 HWY_NOINLINE void TileF32(const MatmulArgs& a, int64_t n, int64_t m) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
@@ -81,46 +87,42 @@ HWY_NOINLINE void TileF32(const MatmulArgs& a, int64_t n, int64_t m) {
   }
   for (int mm = 0; mm < MR; ++mm) xrow[mm] = a.x + (m + mm) * a.ldx;
 
-  const TensorType type = a.type;
-  if (type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16) {
+  if constexpr (W != WKind::kDequant) {
     int64_t k = 0;
     for (; k + L <= K; k += L) {
       VF w[NR];
 #pragma GCC unroll 8
-      for (int r = 0; r < NR; ++r) w[r] = LoadWeightF<NR, MR>(type, wrow[r], k);
+      for (int r = 0; r < NR; ++r) w[r] = LoadW<W>(wrow[r], k);
       AccumulateStep<NR, MR>(w, xrow, k, acc);
     }
     if (k < K) {
       // Tail: the remaining elements, zero-padded to one vector (identical for every tile shape).
       const int64_t rem = K - k;
-      HWY_ALIGN float wpad[NR][kMaxLanes];
+      constexpr int64_t esize = W == WKind::kF32 ? 4 : 2;
       HWY_ALIGN float xpad[MR][kMaxLanes];
       const float* xp[MR];
       VF w[NR];
       for (int r = 0; r < NR; ++r) {
-        std::memset(wpad[r], 0, sizeof(wpad[r]));
-        const int64_t esize = type == TensorType::F32 ? 4 : 2;
         HWY_ALIGN uint8_t raw[kMaxLanes * 4] = {};
         std::memcpy(raw, wrow[r] + k * esize, static_cast<size_t>(rem * esize));
-        w[r] = LoadWeightF<NR, MR>(type, raw, 0);
+        w[r] = LoadW<W>(raw, 0);
       }
       for (int mm = 0; mm < MR; ++mm) {
         std::memset(xpad[mm], 0, sizeof(xpad[mm]));
         std::memcpy(xpad[mm], xrow[mm] + k, static_cast<size_t>(rem) * sizeof(float));
         xp[mm] = xpad[mm];
       }
-      (void)wpad;
       AccumulateStep<NR, MR>(w, xp, 0, acc);
     }
   } else {
     // Any other storage type: dequantize one block per weight row (the reference dequantizer)
     // and accumulate it like f32 weights. Used where no integer kernel exists.
-    const auto& info = tensor_type_info(type);
+    const auto& info = tensor_type_info(a.type);
     const int64_t bs = info.block_size;
     GRETA_ASSERT(bs <= 256 && bs % L == 0);
     HWY_ALIGN float buf[NR][256];
     for (int64_t b = 0; b < K / bs; ++b) {
-      for (int r = 0; r < NR; ++r) dequantize_row(type, wrow[r] + b * info.type_size, buf[r], bs);
+      for (int r = 0; r < NR; ++r) dequantize_row(a.type, wrow[r] + b * info.type_size, buf[r], bs);
       const float* xb[MR];
       for (int mm = 0; mm < MR; ++mm) xb[mm] = xrow[mm] + b * bs;
       for (int64_t i = 0; i < bs; i += L) {
@@ -136,18 +138,29 @@ HWY_NOINLINE void TileF32(const MatmulArgs& a, int64_t n, int64_t m) {
       a.y[(m + mm) * a.ldy + n + r] = hn::GetLane(hn::SumOfLanes(df, acc[r][mm]));
 }
 
-template <int NR, int MR>
+template <WKind W, int NR, int MR>
 HWY_INLINE void SweepF32(const MatmulArgs& a, int64_t n0, int64_t n1, int64_t m) {
   int64_t n = n0;
-  for (; n + NR <= n1; n += NR) TileF32<NR, MR>(a, n, m);
-  for (; n < n1; ++n) TileF32<1, MR>(a, n, m);
+  for (; n + NR <= n1; n += NR) TileF32<W, NR, MR>(a, n, m);
+  for (; n < n1; ++n) TileF32<W, 1, MR>(a, n, m);
+}
+
+template <WKind W>
+void MatmulRowsF32T(const MatmulArgs& a, int64_t n0, int64_t n1) {
+  // Register budget (AVX-512: 32 vectors): NR*MR accumulators + NR weights + 1 activation.
+  constexpr int kNR = 4, kMR = W == WKind::kDequant ? 4 : 6;
+  int64_t m = 0;
+  for (; m + kMR <= a.m; m += kMR) SweepF32<W, kNR, kMR>(a, n0, n1, m);
+  for (; m < a.m; ++m) SweepF32<W, kNR, 1>(a, n0, n1, m);
 }
 
 void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
-  constexpr int kMR = 4;
-  int64_t m = 0;
-  for (; m + kMR <= a.m; m += kMR) SweepF32<4, kMR>(a, n0, n1, m);
-  for (; m < a.m; ++m) SweepF32<4, 1>(a, n0, n1, m);
+  switch (a.type) {
+    case TensorType::F32: return MatmulRowsF32T<WKind::kF32>(a, n0, n1);
+    case TensorType::F16: return MatmulRowsF32T<WKind::kF16>(a, n0, n1);
+    case TensorType::BF16: return MatmulRowsF32T<WKind::kBF16>(a, n0, n1);
+    default: return MatmulRowsF32T<WKind::kDequant>(a, n0, n1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,29 +215,26 @@ GRETA_VNNI_ATTR HWY_INLINE void DecodeScales(const uint8_t* blk, Q8WeightBlock& 
     wb.scale[0] = _mm512_cvtph_ps(h);
   } else if constexpr (T == TensorType::Q4_K) {
     const auto* b = reinterpret_cast<const BlockQ4_K*>(blk);
-    const float d = Half(b->d), dmin = Half(b->dmin);
-    alignas(32) float sc[8], mn[16] = {};
-    const uint8_t* q = b->scales;
-    for (int j = 0; j < 8; ++j) {
-      int s, m;
-      if (j < 4) {
-        s = q[j] & 63;
-        m = q[j + 4] & 63;
-      } else {
-        s = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-      }
-      sc[j] = d * static_cast<float>(s);  // exact: 11-bit mantissa x 6-bit integer
-      mn[j] = -(dmin * static_cast<float>(m));
-    }
-    const __m512 v = _mm512_castps256_ps512(_mm256_load_ps(sc));
+    // Unpack the 8 6-bit scales and 8 6-bit mins into 16 bytes (ggml's utmp shuffle).
+    uint32_t u[4];
+    std::memcpy(u, b->scales, 12);
+    constexpr uint32_t kM1 = 0x3f3f3f3f, kM2 = 0x0f0f0f0f, kM3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & kM2) | (((u[1] >> 6) & kM3) << 4);
+    const uint32_t mins_lo = u[1] & kM1;
+    u[1] = (u[2] & kM2) | (((u[0] >> 6) & kM3) << 4);
+    u[2] = mins_lo;
+    u[0] &= kM1;  // bytes 0..7: scales, 8..15: mins
+    const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))));
+    const __m512 dd = _mm512_insertf32x8(_mm512_set1_ps(Half(b->d)), _mm256_set1_ps(-Half(b->dmin)), 1);
+    const __m512 v = _mm512_mul_ps(sm, dd);  // exact: 11-bit mantissa x 6-bit integer
     for (int st = 0; st < 4; ++st) {
       const __m512i idx = _mm512_set_epi32(2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1,
                                            2 * st + 1, 2 * st + 1, 2 * st, 2 * st, 2 * st, 2 * st, 2 * st, 2 * st,
                                            2 * st, 2 * st);
       wb.scale[st] = _mm512_permutexvar_ps(idx, v);
     }
-    wb.neg_min = _mm512_loadu_ps(mn);
+    // lanes 0..7 = -dmin * min_j (elements 8..15 of v), lanes 8..15 = 0
+    wb.neg_min = _mm512_maskz_permutexvar_ps(0x00FF, _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 14, 13, 12, 11, 10, 9, 8), v);
   } else {  // Q6_K
     const auto* b = reinterpret_cast<const BlockQ6_K*>(blk);
     const float d = Half(b->d);
