@@ -11,7 +11,8 @@
 # inputs (fuzz/regressions/<target>: every input that once crashed). New corpus entries go to
 # build-fuzz/corpus/<target> (not committed); crash inputs to build-fuzz/artifacts/<target>/.
 # A summary line per target (executions, edges covered) is printed and kept in
-# build-fuzz/fuzz-summary.txt. Env: FUZZ_JOBS (parallel targets, default 1), BUILD_DIR.
+# build-fuzz/fuzz-summary.txt. Env: BUILD_DIR (default build-fuzz; CI reuses build-asan, which
+# scripts/sanitize.sh configures identically), BUILD_JOBS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,22 +27,10 @@ for a in "$@"; do
 done
 BUILD_DIR="${BUILD_DIR:-build-fuzz}"
 
-# clang 14 with libFuzzer (Debian: clang, libclang-rt-14-dev); installed if missing.
-need=()
-for p in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  SUDO=""; if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  echo "fuzz: installing ${need[*]}" >&2
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
 scripts/setup.sh --deps
-CXX_BIN="$(command -v clang++-14 || command -v clang++)"
-
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CXX_BIN" \
-  -DGRETA_FUZZ=ON -DGRETA_SANITIZE=ON -DGRETA_BUILD_TESTS=OFF -DGRETA_CUDA=OFF >/dev/null
+# shellcheck source=scripts/fuzz_env.sh
+source scripts/fuzz_env.sh
+fuzz_configure "$BUILD_DIR"
 available=()
 for t in fuzz_gguf fuzz_tokenizer fuzz_dump fuzz_cli; do
   if ninja -C "$BUILD_DIR" -t targets all 2>/dev/null | grep -q "^$t:"; then available+=("$t"); fi
