@@ -151,7 +151,9 @@ void compare_spm(const std::string& path) {
   auto tok = Tokenizer::from_gguf(*file);
   std::mt19937 rng(1234);
   for (int iter = 0; iter < 200; ++iter) {
-    const std::string text = random_text(*tok, rng, 1 + iter % 40);
+    // Every other text repeats itself, so greta's per-call segment memo is exercised.
+    std::string text = random_text(*tok, rng, 1 + iter % 40);
+    if (iter % 2) text += " " + text + "\n" + text;
     std::string escaped = v.add_space_prefix ? "\xE2\x96\x81" : "";
     for (char c : text) escaped += (c == ' ') ? std::string("\xE2\x96\x81") : std::string(1, c);
     ASSERT_EQ(tok->encode(text, false, false), reference_spm(v, escaped)) << "text '" << text << "'";
@@ -177,7 +179,8 @@ void compare_bpe(const std::string& name) {
   auto pre = PreTokenizer::create(v.pre);
   std::mt19937 rng(99);
   for (int iter = 0; iter < 200; ++iter) {
-    const std::string text = unicode::sanitize_utf8(random_text(*tok, rng, 1 + iter % 40));
+    std::string text = unicode::sanitize_utf8(random_text(*tok, rng, 1 + iter % 40));
+    if (iter % 2) text += " " + text + "\n" + text;
     std::vector<TokenId> expected;
     for (const TextSpan& span : pre->split(text)) {
       std::string word;

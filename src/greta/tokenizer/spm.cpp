@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <unordered_map>
 
 #include "greta/tokenizer/u64_set.h"
 
@@ -100,6 +101,8 @@ class SpmTokenizer final : public VocabTokenizer {
   // Runs the merge loop over symbols [begin, end), which are linked among themselves.
   void merge_segment(std::string_view text, std::vector<Symbol>& symbols, int32_t begin, int32_t end,
                      std::vector<Bigram>& heap) const;
+  // Appends the token of a final symbol, or its byte tokens.
+  void emit(std::string_view text, const Symbol& s, std::vector<TokenId>& out) const;
 
   TokenId byte_token_[256];
   // Every (character, next character) pair that occurs inside some vocab token.
@@ -165,45 +168,48 @@ void SpmTokenizer::encode_text(std::string_view fragment, bool after_special, st
 
   // Merging happens segment by segment: a boundary between two characters that are adjacent in
   // no vocab token can never be merged across, so the segments are independent and the result
-  // equals one pass over the whole text, with small queues instead of one huge one.
+  // equals one pass over the whole text, with small queues instead of one huge one. Segments
+  // repeat (they are mostly words), so their ids are memoised within the call.
   std::vector<Bigram> heap;
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> cache;  // segment -> [begin, end) in out
   const int32_t n = static_cast<int32_t>(symbols.size());
   int32_t seg_begin = 0;
   for (int32_t i = 1; i <= n; ++i) {
     if (i < n && pairs_.contains(pair_key(text, symbols[i - 1], symbols[i]))) continue;
-    symbols[seg_begin].prev = -1;
-    symbols[i - 1].next = -1;
-    merge_segment(text, symbols, seg_begin, i, heap);
+    const uint32_t byte_begin = symbols[seg_begin].start;
+    const std::string_view seg(text.data() + byte_begin, symbols[i - 1].start + symbols[i - 1].n - byte_begin);
+    const auto it = cache.find(seg);
+    if (it != cache.end()) {
+      // Copy through an index loop: `out` may reallocate while it grows.
+      for (uint32_t k = it->second.first; k < it->second.second; ++k) out.push_back(out[k]);
+    } else {
+      const uint32_t out_begin = static_cast<uint32_t>(out.size());
+      symbols[seg_begin].prev = -1;
+      symbols[i - 1].next = -1;
+      merge_segment(text, symbols, seg_begin, i, heap);
+      for (int32_t k = seg_begin; k != -1; k = symbols[k].next) emit(text, symbols[k], out);
+      cache.emplace(seg, std::make_pair(out_begin, static_cast<uint32_t>(out.size())));
+    }
     seg_begin = i;
   }
-  // Chain the segments back together: segment heads keep their index, merged-away symbols have n == 0.
-  int32_t last = -1;
-  for (int32_t i = 0; i < n; ++i) {
-    if (symbols[i].n == 0) continue;
-    symbols[i].prev = last;
-    if (last >= 0) symbols[last].next = i;
-    last = i;
-  }
-  if (last >= 0) symbols[last].next = -1;
+}
 
-  for (int32_t i = 0; i != -1; i = symbols[i].next) {
-    const Symbol& s = symbols[i];
-    const std::string_view piece(text.data() + s.start, s.n);
-    const TokenId id = vocab_.find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
-    }
-    // Every merged symbol is a vocab entry, so only single characters reach the byte fallback.
-    // Where the vocab has no token for a byte, llama.cpp throws; greta emits the unknown token
-    // for that byte.
-    for (char c : piece) {
-      const TokenId bt = byte_token_[static_cast<uint8_t>(c)];
-      if (bt >= 0) {
-        out.push_back(bt);
-      } else if (vocab_.unk >= 0) {
-        out.push_back(vocab_.unk);
-      }
+void SpmTokenizer::emit(std::string_view text, const Symbol& s, std::vector<TokenId>& out) const {
+  const std::string_view piece(text.data() + s.start, s.n);
+  const TokenId id = vocab_.find(piece);
+  if (id >= 0) {
+    out.push_back(id);
+    return;
+  }
+  // Every merged symbol is a vocab entry, so only single characters reach the byte fallback.
+  // Where the vocab has no token for a byte, llama.cpp throws; greta emits the unknown token
+  // for that byte.
+  for (char c : piece) {
+    const TokenId bt = byte_token_[static_cast<uint8_t>(c)];
+    if (bt >= 0) {
+      out.push_back(bt);
+    } else if (vocab_.unk >= 0) {
+      out.push_back(vocab_.unk);
     }
   }
 }
