@@ -203,6 +203,17 @@ TEST(GgufMalformed, Arrays) {
   bytes = g.serialize();
   EXPECT_EQ(error_of(bytes), "bad.gguf: key 't.long': array of 1099511627776 array elements exceeds the " +
                                  std::to_string(bytes.size() - g.end_of_kvs) + " bytes left in the file");
+  // Many small inner arrays: capped in total, across keys.
+  {
+    Payload many;
+    many.put<uint32_t>(kArray).put<uint64_t>(40000);
+    for (int i = 0; i < 40000; ++i) many.put<uint32_t>(kU8).put<uint64_t>(0);
+    RawGguf h = valid_raw();
+    h.kvs.push_back(RawKv{"t.many1", kArray, many, {}});
+    EXPECT_EQ(error_of(h), "<no error>");
+    h.kvs.push_back(RawKv{"t.many2", kArray, many, {}});
+    EXPECT_EQ(error_of(h), "bad.gguf: key 't.many2': more than 65536 nested arrays in the file");
+  }
   g.kvs.back().payload = Payload().put<uint32_t>(77).put<uint64_t>(1);
   EXPECT_EQ(error_of(g), "bad.gguf: key 't.long': unknown array element type 77");
   g.kvs.back().payload = Payload().put<uint32_t>(kBool).put<uint64_t>(2).put<uint8_t>(1).put<uint8_t>(9);

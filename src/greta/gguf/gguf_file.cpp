@@ -78,6 +78,9 @@ class Cursor {
   [[noreturn]] void bad(const std::string& msg) const { fail(name_ + ": " + msg); }
 
   uint64_t pos() const { return pos_; }
+  // Inner arrays parsed so far: each costs far more memory than its 12 encoded bytes, so their
+  // total is capped separately.
+  uint64_t nested_arrays = 0;
   uint64_t remaining() const { return size_ - pos_; }
 
   // Ensures n bytes are available for `what`.
@@ -156,6 +159,10 @@ std::shared_ptr<ArrayValue> parse_array(Cursor& c, const std::string& ctx, int d
     arr->strings.reserve(n);
     for (uint64_t i = 0; i < n; ++i) arr->strings.push_back(c.read_string(ctx + " string element " + std::to_string(i), 0));
   } else {
+    if (n > kMaxNestedArrays - c.nested_arrays) {
+      c.bad(ctx + ": more than " + std::to_string(kMaxNestedArrays) + " nested arrays in the file");
+    }
+    c.nested_arrays += n;
     arr->arrays.reserve(n);
     for (uint64_t i = 0; i < n; ++i) {
       Value v;

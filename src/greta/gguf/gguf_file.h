@@ -26,6 +26,7 @@ inline constexpr uint64_t kMaxKeyBytes = 65535;        // metadata key length
 inline constexpr uint64_t kMaxTensorNameBytes = 63;    // as ggml's GGML_MAX_NAME - 1
 inline constexpr int kMaxDims = 4;                      // n_dims in [1, 4]
 inline constexpr int kMaxArrayDepth = 8;                // an array nested in 7 more arrays at most
+inline constexpr uint64_t kMaxNestedArrays = 1u << 16;  // inner arrays (elements of arrays of arrays) per file
 // general.alignment: a power of two from 8 (the GGUF spec asks for a multiple of 8; it keeps
 // tensor data 8-byte aligned in the mapping) to 1 MiB.
 inline constexpr uint64_t kMinAlignment = 8;
