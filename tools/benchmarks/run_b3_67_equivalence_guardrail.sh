@@ -112,6 +112,8 @@ if [ -n "$PROMPT_LEN" ]; then
   tail_text="${words[*]:lo:2}"
   found=""
   if [ "$(count_tokens "$base")" -eq "$PROMPT_LEN" ]; then found="$base"; fi
+  # Whole words read better than a cut word: try the next word first.
+  if [ -z "$found" ] && [ "$(count_tokens "${words[*]:0:lo+1}")" -eq "$PROMPT_LEN" ]; then found="${words[*]:0:lo+1}"; fi
   sep=""; [ -n "$base" ] && sep=" "
   for ((i = 1; i <= ${#tail_text} && ${#found} == 0; i++)); do
     candidate="$base$sep${tail_text:0:i}"

@@ -18,7 +18,11 @@ std::string pad(std::string s, size_t w) {
   return s;
 }
 
-std::string meta_value(const nlohmann::json& v) { return v.is_null() ? "(absent)" : v.dump(); }
+std::string meta_value(const nlohmann::json& v) {
+  if (v.is_null()) return "(absent)";
+  std::string s = v.dump();
+  return s.size() > 100 ? s.substr(0, 97) + "..." : s;
+}
 
 }  // namespace
 

@@ -68,6 +68,27 @@ void check_no_null(const dump::Dump& d, const char* which) {
   }
 }
 
+// Keys of A in A's order, then B's extra keys; objects on both sides are recursed into.
+void diff_metadata(const nlohmann::json& a, const nlohmann::json& b, const std::string& prefix,
+                   std::vector<MetaDiff>& out) {
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (prefix.empty() && (it.key() == "timestamp" || it.key() == "logits_file")) continue;
+    std::string key = prefix + it.key();
+    auto jt = b.find(it.key());
+    if (jt == b.end()) {
+      out.push_back({key, it.value(), nullptr});
+    } else if (it->is_object() && jt->is_object()) {
+      diff_metadata(*it, *jt, key + ".", out);
+    } else if (*jt != it.value()) {
+      out.push_back({key, it.value(), *jt});
+    }
+  }
+  for (auto jt = b.begin(); jt != b.end(); ++jt) {
+    if (prefix.empty() && (jt.key() == "timestamp" || jt.key() == "logits_file")) continue;
+    if (!a.contains(jt.key())) out.push_back({prefix + jt.key(), nullptr, jt.value()});
+  }
+}
+
 std::string span_text(const dump::DumpMetadata& m) {
   return "{start " + std::to_string(m.span_start) + ", count " + std::to_string(m.span_count) + "}";
 }
@@ -101,20 +122,8 @@ Report compare_dumps(const dump::Dump& a, const dump::Dump& b, const CompareOpti
   check_no_null(a, "A");
   check_no_null(b, "B");
 
-  // Metadata differences, in A's key order then B's extra keys.
-  for (auto it = a.metadata.begin(); it != a.metadata.end(); ++it) {
-    if (it.key() == "timestamp" || it.key() == "logits_file") continue;
-    auto jt = b.metadata.find(it.key());
-    if (jt == b.metadata.end()) {
-      rep.meta_diffs.push_back({it.key(), it.value(), nullptr});
-    } else if (*jt != it.value()) {
-      rep.meta_diffs.push_back({it.key(), it.value(), *jt});
-    }
-  }
-  for (auto jt = b.metadata.begin(); jt != b.metadata.end(); ++jt) {
-    if (jt.key() == "timestamp" || jt.key() == "logits_file") continue;
-    if (!a.metadata.contains(jt.key())) rep.meta_diffs.push_back({jt.key(), nullptr, jt.value()});
-  }
+  // Metadata differences: nested objects are compared key by key ("options.threads").
+  diff_metadata(a.metadata, b.metadata, "", rep.meta_diffs);
 
   Overall& o = rep.overall;
   o.n_tokens = static_cast<int64_t>(a.records.size());

@@ -95,7 +95,7 @@ struct MetaDiff {
 struct Report {
   std::string dir_a, dir_b;
   nlohmann::json meta_a, meta_b;
-  std::vector<MetaDiff> meta_diffs;  // all top-level keys that differ except timestamp, logits_file
+  std::vector<MetaDiff> meta_diffs;  // keys that differ ("options.threads"), except timestamp, logits_file
   std::vector<TokenStats> tokens;
   Overall overall;
   Histogram hist;
