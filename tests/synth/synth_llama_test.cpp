@@ -132,7 +132,9 @@ TEST_F(SynthTest, TinyQ8ShapesAndMetadata) {
     for (int64_t r = 0; r < t.n_rows(); ++r) {
       for (float v : row_f32(t, r)) {
         ASSERT_TRUE(std::isfinite(v)) << t.name;
-        if (t.n_dims == 1) ASSERT_EQ(v, 1.0f) << t.name;
+        if (t.n_dims == 1) {
+          ASSERT_EQ(v, 1.0f) << t.name;
+        }
         sum2 += double(v) * v;
         amax = std::max(amax, std::fabs(v));
       }
@@ -251,6 +253,9 @@ TEST_F(SynthTest, OptionErrors) {
   EXPECT_EQ(run("256,2,4,2,320,512", TensorType::Q4_K), "synth: ffn 320 is not a multiple of the q4_K block size 256");
   EXPECT_EQ(run("64,2,4,2,192,100", TensorType::F32),
             "synth: vocab 100 is too small for the built-in vocabulary (expected at least 259)");
+  EXPECT_EQ(run("2097152,1,4,2,256,512", TensorType::F32), "synth: dim 2097152 is invalid (expected 1 to 1048576)");
+  EXPECT_EQ(run("64,1001,4,2,256,512", TensorType::F32), "synth: layers 1001 is invalid (expected 1 to 1000)");
+  EXPECT_EQ(run("64,1,4,2,256,20000000", TensorType::F32), "synth: vocab 20000000 is invalid (expected at most 16777216)");
   EXPECT_FALSE(fs::exists(path("e.gguf")));
   SynthOptions o;
   o.shape = synth_preset("tiny", TensorType::F32, std::nullopt);

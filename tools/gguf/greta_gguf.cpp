@@ -55,7 +55,7 @@ int run(int argc, char** argv) {
   synth->add_option("--seed", seed, "PRNG seed")->capture_default_str();
   synth->add_option("--context", context, "llama.context_length (default: the preset's, else 2048)")
       ->check(CLI::PositiveNumber);
-  synth->add_option("--threads", threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  synth->add_option("--threads", threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   synth->add_option("--out", out, "Output file")->required();
 
   try {

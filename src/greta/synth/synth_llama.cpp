@@ -66,18 +66,19 @@ Vocab builtin_vocab(int64_t n) {
 [[noreturn]] void usage_error(const std::string& msg) { fail(msg, kExitUsage); }
 
 void check_shape(const SynthOptions& o, const SynthShape& s) {
-  auto positive = [](int64_t v, const char* what) {
-    if (v <= 0 || v > int64_t(std::numeric_limits<uint32_t>::max())) {
-      usage_error(std::string("synth: ") + what + " " + std::to_string(v) + " is invalid (expected 1 to 4294967295)");
+  // Bounds far above real models that keep every row buffer and u32 key small.
+  auto in_range = [](int64_t v, int64_t hi, const char* what) {
+    if (v <= 0 || v > hi) {
+      usage_error(std::string("synth: ") + what + " " + std::to_string(v) + " is invalid (expected 1 to " +
+                  std::to_string(hi) + ")");
     }
   };
-  positive(s.dim, "dim");
-  positive(s.n_layers, "layers");
-  positive(s.n_heads, "heads");
-  positive(s.n_kv_heads, "kv_heads");
-  positive(s.ffn, "ffn");
-  positive(s.context, "context");
-  if (s.n_layers > 999) usage_error("synth: layers " + std::to_string(s.n_layers) + " is invalid (expected at most 999)");
+  in_range(s.dim, int64_t(1) << 20, "dim");
+  in_range(s.n_layers, 1000, "layers");
+  in_range(s.n_heads, int64_t(1) << 20, "heads");
+  in_range(s.n_kv_heads, int64_t(1) << 20, "kv_heads");
+  in_range(s.ffn, int64_t(1) << 20, "ffn");
+  in_range(s.context, int64_t(1) << 24, "context");
   if (s.dim % s.n_heads != 0) {
     usage_error("synth: dim " + std::to_string(s.dim) + " is not a multiple of heads " + std::to_string(s.n_heads));
   }
@@ -220,7 +221,7 @@ void synth_llama(const SynthOptions& o) {
   } else if (s.vocab < 259) {
     usage_error("synth: vocab " + std::to_string(s.vocab) + " is too small for the built-in vocabulary (expected at least 259)");
   }
-  if (s.vocab > int64_t(std::numeric_limits<int32_t>::max())) usage_error("synth: vocab " + std::to_string(s.vocab) + " is too large");
+  if (s.vocab > int64_t(1) << 24) usage_error("synth: vocab " + std::to_string(s.vocab) + " is invalid (expected at most 16777216)");
 
   const TensorType out_type = o.output_type.value_or(o.type);
   const int64_t head_dim = s.dim / s.n_heads;
