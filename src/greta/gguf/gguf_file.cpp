@@ -123,6 +123,10 @@ class Cursor {
   const std::string& name_;
 };
 
+// Counts are bounded by the file size, but a claimed count is not yet content: reserve at most a
+// modest amount up front and let real entries grow the vectors.
+size_t reserve_hint(uint64_t n) { return static_cast<size_t>(std::min<uint64_t>(n, uint64_t(1) << 16)); }
+
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 Value parse_value(Cursor& c, uint32_t type, const std::string& ctx, int depth);
@@ -156,14 +160,14 @@ std::shared_ptr<ArrayValue> parse_array(Cursor& c, const std::string& ctx, int d
       }
     }
   } else if (arr->elem_type == ValueType::STRING) {
-    arr->strings.reserve(n);
+    arr->strings.reserve(reserve_hint(n));
     for (uint64_t i = 0; i < n; ++i) arr->strings.push_back(c.read_string(ctx + " string element " + std::to_string(i), 0));
   } else {
     if (n > kMaxNestedArrays - c.nested_arrays) {
       c.bad(ctx + ": more than " + std::to_string(kMaxNestedArrays) + " nested arrays in the file");
     }
     c.nested_arrays += n;
-    arr->arrays.reserve(n);
+    arr->arrays.reserve(reserve_hint(n));
     for (uint64_t i = 0; i < n; ++i) {
       Value v;
       v.type = ValueType::ARRAY;
@@ -345,7 +349,7 @@ void GgufFile::parse() {
     c.bad("metadata count " + std::to_string(n_kv) + " is impossible in a " + std::to_string(size_) + "-byte file");
   }
 
-  kv_.reserve(n_kv);
+  kv_.reserve(reserve_hint(n_kv));
   for (uint64_t k = 0; k < n_kv; ++k) {
     KeyValue kv;
     kv.key = c.read_string("metadata key " + std::to_string(k), kMaxKeyBytes);
@@ -371,7 +375,7 @@ void GgufFile::parse() {
     alignment_ = al;
   }
 
-  tensors_.reserve(n_tensors);
+  tensors_.reserve(reserve_hint(n_tensors));
   for (uint64_t t = 0; t < n_tensors; ++t) {
     TensorInfo ti;
     ti.name = c.read_string("tensor " + std::to_string(t) + " name", kMaxTensorNameBytes);
