@@ -247,6 +247,30 @@ TEST(GgufRoundTrip, FailedWriteLeavesNoFile) {
   fs::remove_all(dir);
 }
 
+TEST(GgufInfo, ValueText) {
+  auto str = [](std::string_view s) {
+    Value v;
+    v.type = ValueType::STRING;
+    v.str = s;
+    return value_to_text(v);
+  };
+  EXPECT_EQ(str("plain"), "\"plain\"");
+  EXPECT_EQ(str("q\"b\\n\nt\t\x01"), "\"q\\\"b\\\\n\\nt\\t\\x01\"");
+  EXPECT_EQ(str("\xE2\x96\x81hi"), "\"\xE2\x96\x81hi\"");  // valid UTF-8 passes through
+  EXPECT_EQ(str("\xff\xE2\x96"), "\"\\xff\\xe2\\x96\"");  // invalid and truncated sequences are escaped
+  // Long strings are cut at a character boundary, with the full length.
+  std::string long_s(79, 'a');
+  long_s += "\xE2\x96\x81tail";
+  EXPECT_EQ(str(long_s), "\"" + std::string(79, 'a') + "\xE2\x96\x81\"...(86 bytes)");
+  Value f;
+  f.type = ValueType::F32;
+  f.f = 1e-5f;
+  EXPECT_EQ(value_to_text(f), "1e-05");
+  f.type = ValueType::F64;
+  f.f = 0.1;
+  EXPECT_EQ(value_to_text(f), "0.1");
+}
+
 TEST(GgufInfo, RealModelsMatchKnownMetadata) {
   struct Expect {
     const char* path;

@@ -11,11 +11,25 @@ namespace {
 
 constexpr size_t kMaxStringChars = 80;
 
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if the bytes there are not one.
+size_t utf8_len(std::string_view s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// A quoted, escaped string: control characters and bytes that are not valid UTF-8 as \xNN;
+// cut after kMaxStringChars bytes (at a character boundary) with the full length appended.
 std::string quote(std::string_view s) {
   std::string out = "\"";
-  const size_t n = std::min(s.size(), kMaxStringChars);
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+  while (i < s.size() && i < kMaxStringChars) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = utf8_len(s, i);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
@@ -23,16 +37,19 @@ std::string quote(std::string_view s) {
       out += "\\n";
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if (c < 0x20 || c == 0x7f || n == 0) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
     } else {
-      out += static_cast<char>(c);  // UTF-8 passes through
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
     }
+    ++i;
   }
   out += '"';
-  if (s.size() > kMaxStringChars) out += "...(" + std::to_string(s.size()) + " bytes)";
+  if (i < s.size()) out += "...(" + std::to_string(s.size()) + " bytes)";
   return out;
 }
 
