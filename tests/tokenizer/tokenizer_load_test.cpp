@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
 #include "greta/gguf/gguf_writer.h"
@@ -166,6 +168,23 @@ TEST(TokenizerLoad, NoTokenizerAtAll) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), std::string(kPrefix) + "key 'tokenizer.ggml.model' missing; the file has no tokenizer");
   }
+}
+
+TEST(SpecialPartition, LongestTokenFirstThenLeftToRight) {
+  // As llama.cpp: special tokens are applied longest first, so "bcd" wins over the earlier "ab";
+  // user-defined tokens split even without parse_special, control tokens only with it.
+  VocabSpec s = bpe_spec();
+  s.tokens = {"a", "b", "c", "d", "x", "ab", "bcd", "<ctl>"};
+  s.types = {1, 1, 1, 1, 1, 4, 4, 3};
+  s.merges = {"a b"};
+  s.bos = 7;
+  auto tok = load(s);
+  EXPECT_EQ(tok->encode("xabcdx", false, false), (std::vector<TokenId>{4, 0, 6, 4}));
+  EXPECT_EQ(tok->encode("abab", false, false), (std::vector<TokenId>{5, 5}));
+  EXPECT_EQ(tok->encode("a<ctl>b", false, true), (std::vector<TokenId>{0, 7, 1}));
+  const auto plain = tok->encode("a<ctl>b", false, false);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 7), 0);
+  EXPECT_EQ(tok->decode(tok->encode("xabcdx", false, false), false), "xabcdx");
 }
 
 TEST(TokenizerLoad, OutOfRangeIdsAreErrorsNotCrashes) {

@@ -166,6 +166,10 @@ Vocab vocab_load(const gguf::GgufFile& file) {
   }
   std::stable_sort(v.special_cache.begin(), v.special_cache.end(),
                    [&](TokenId a, TokenId b) { return v.text_len[a] > v.text_len[b]; });
+  v.special_by_first_byte.assign(256, {});
+  for (uint32_t k = 0; k < v.special_cache.size(); ++k) {
+    v.special_by_first_byte[static_cast<uint8_t>(v.text(v.special_cache[k])[0])].push_back(k);
+  }
 
   // Phi-3's special tokens swallow the whitespace after them (llama.cpp sets this by model name).
   const std::string name = lowercase(file.get_string_or("general.name", ""));
@@ -183,20 +187,39 @@ std::vector<Fragment> vocab_partition_special(const Vocab& vocab, std::string_vi
   std::vector<Fragment> frags;
   if (text.empty()) return frags;
   frags.push_back({-1, 0, static_cast<uint32_t>(text.size())});
-  std::vector<Fragment> next;
-  for (TokenId id : vocab.special_cache) {
-    const uint32_t attr = vocab.attrs[id];
-    if (!parse_special && (attr & (kAttrControl | kAttrUnknown))) continue;
-    const std::string_view tok = vocab.text(id);
-    // Skip quickly when the token does not occur at all.
-    bool any = false;
-    for (const Fragment& f : frags) {
-      if (f.token < 0 && text.substr(f.offset, f.length).find(tok) != std::string_view::npos) {
-        any = true;
-        break;
+
+  // One pass over the text finds which special tokens occur at all (a token absent from the text
+  // is absent from every fragment); only those run the partition below, in cache order.
+  const auto eligible = [&](TokenId id) {
+    return parse_special || !(vocab.attrs[id] & (kAttrControl | kAttrUnknown));
+  };
+  std::vector<uint8_t> occurs(vocab.special_cache.size(), 0);
+  std::vector<uint32_t> unseen(256, 0);  // eligible, not yet found, per first byte
+  size_t n_unseen = 0;
+  for (int b = 0; b < 256; ++b) {
+    for (uint32_t k : vocab.special_by_first_byte[b]) unseen[b] += eligible(vocab.special_cache[k]);
+    n_unseen += unseen[b];
+  }
+  for (size_t i = 0; i < text.size() && n_unseen > 0; ++i) {
+    const uint8_t b = static_cast<uint8_t>(text[i]);
+    if (unseen[b] == 0) continue;
+    for (uint32_t k : vocab.special_by_first_byte[b]) {
+      const TokenId id = vocab.special_cache[k];
+      if (occurs[k] || !eligible(id)) continue;
+      if (text.compare(i, vocab.text_len[id], vocab.text(id)) == 0) {
+        occurs[k] = 1;
+        --unseen[b];
+        --n_unseen;
       }
     }
-    if (!any) continue;
+  }
+
+  std::vector<Fragment> next;
+  for (uint32_t k = 0; k < vocab.special_cache.size(); ++k) {
+    if (!occurs[k]) continue;
+    const TokenId id = vocab.special_cache[k];
+    const uint32_t attr = vocab.attrs[id];
+    const std::string_view tok = vocab.text(id);
     next.clear();
     for (const Fragment& f : frags) {
       if (f.token >= 0) {

@@ -44,6 +44,7 @@ struct Vocab {
   TokenId bos = -1, eos = -1, unk = -1, eot = -1, eom = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = false;
   std::vector<TokenId> special_cache;  // control/user-defined/unknown tokens, longest text first
+  std::vector<std::vector<uint32_t>> special_by_first_byte;  // [256] indices into special_cache
   std::vector<uint8_t> eog;            // [n_vocab] end-of-generation flags
 
   int32_t size() const { return static_cast<int32_t>(text_off.size()); }
