@@ -1,7 +1,7 @@
 #pragma once
 // gzip through zlib, with the error reporting the dump contract needs.
 //
-// GzipWriter streams deflate output to an already-open file descriptor and reports every short
+// GzipWriter streams zlib deflate output to an already-open file descriptor and reports every short
 // write (disk full, RLIMIT_FSIZE, EIO) as greta::Error. gunzip_file() inflates a whole file and
 // tells "not gzip", "truncated" and "corrupt" apart, which zlib's gzread() does not (it passes
 // non-gzip bytes through unchanged and hides truncation behind a generic error).
@@ -16,9 +16,8 @@
 
 namespace greta::dump {
 
-// Deflate settings for the logits file. Level 1 with Z_HUFFMAN_ONLY: logits text is digits with
-// little repetition, so LZ77 matching buys ~10% size for ~3x the time; Huffman coding alone
-// still halves the file and keeps writing above 10 M logits/s on one core (greta_bench_dump).
+// zlib's fastest useful setting for logits text, the baseline HuffmanGzipWriter (huffman_gzip.h)
+// replaces for speed: level 1 with Z_HUFFMAN_ONLY (greta_bench_dump --sweep compares them).
 inline constexpr int kDumpDeflateLevel = 1;
 inline constexpr int kDumpDeflateStrategy = Z_HUFFMAN_ONLY;
 

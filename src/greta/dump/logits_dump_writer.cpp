@@ -31,7 +31,7 @@
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
 #include "greta/dump/dump_files.h"
-#include "greta/dump/gzip_stream.h"
+#include "greta/dump/huffman_gzip.h"
 #include "greta/dump/logits_dump.h"
 
 namespace greta::dump {
@@ -97,7 +97,7 @@ struct DumpWriter::Impl {
   std::string tmp_logits;    // full path of the temporary logits file
   std::string tmp_meta;      // full path of the temporary metadata file ("" until created)
   int fd = -1;               // tmp_logits, open for writing
-  std::unique_ptr<GzipWriter> gz;
+  std::unique_ptr<HuffmanGzipWriter> gz;
   std::string line;          // [64 KiB] formatting buffer for a record's text
   int64_t n_records = 0;
   int64_t first_idx = 0;
@@ -139,7 +139,7 @@ DumpWriter::DumpWriter(const std::string& dir) : impl_(std::make_unique<Impl>())
     m.tmp_logits.clear();
     fail("cannot write to dump directory '" + m.dir + "': " + std::strerror(err));
   }
-  m.gz = std::make_unique<GzipWriter>(m.fd, m.dir + "/" + kLogitsFile);
+  m.gz = std::make_unique<HuffmanGzipWriter>(m.fd, m.dir + "/" + kLogitsFile);
   m.line.resize(size_t{1} << 16);
 }
 
