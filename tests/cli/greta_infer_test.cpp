@@ -3,10 +3,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/cli_runner.h"
@@ -301,6 +303,60 @@ TEST_F(GretaInfer, FullDestinationFailsWithoutPartialFiles) {
   EXPECT_NE(r.err.find("greta_infer: error: "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(path("d")), std::string::npos) << r.err;
   EXPECT_TRUE(dump_files(path("d")).empty());
+}
+
+TEST_F(GretaInfer, TwoRunsDumpingToOneDirectoryLeaveOneCompleteDump) {
+  // Different spans and seeds: a mix of the two runs' files would fail validation.
+  const std::string d = path("d");
+  CliResult a, b;
+  std::thread ta([&] {
+    a = test::run_cli(kBinary, CliRun{.args = {"-m", kModel, "-p", kPrompt, "-n", "6", "-t", "1",
+                                               "-s", "1", "--dump-logits", d, "--dump-span", "2:8"}});
+  });
+  std::thread tb([&] {
+    b = test::run_cli(kBinary, CliRun{.args = {"-m", kModel, "-p", kPrompt, "-n", "3", "-t", "1",
+                                               "-s", "2", "--dump-logits", d}});
+  });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  const dump::Dump dp = dump::read_dump(d);
+  const bool is_a = dp.meta.seed == 1u;
+  EXPECT_EQ(dp.meta.span_start, is_a ? 2 : 5);
+  EXPECT_EQ(dp.records.size(), is_a ? 8u : 1u);
+  EXPECT_EQ(dp.meta.gen_len, is_a ? 6 : 3);
+  for (const std::string& n : dump_files(d)) {
+    EXPECT_TRUE(n == "metadata.json" || n == "logits.jsonl.gz") << n;
+  }
+}
+
+TEST_F(GretaInfer, MalformedModelFilesExitOneWithAMessage) {
+  // Truncated copies of a valid model, the GGUF v1 file, and a non-GGUF file.
+  std::string bytes;
+  {
+    std::ifstream in(kModel, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 100000u);
+  std::vector<std::string> models;
+  for (size_t cut : {size_t{0}, size_t{3}, size_t{24}, size_t{200}, size_t{5000}, bytes.size() / 2,
+                     bytes.size() - 1}) {
+    const std::string p = path("cut" + std::to_string(cut) + ".gguf");
+    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));
+    models.push_back(p);
+  }
+  models.push_back(std::string(GRETA_TEST_DATA) + "/gguf/stories260K.gguf-v1.gguf");
+  { std::ofstream(path("text.gguf")) << "this is not a model\n"; }
+  models.push_back(path("text.gguf"));
+  for (const std::string& m : models) {
+    const CliResult r = infer({"-m", m, "-p", kPrompt, "-n", "4", "-t", "1", "-s", "1"});
+    EXPECT_EQ(r.term_signal, 0) << m;
+    EXPECT_EQ(r.exit_code, 1) << m << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("greta_infer: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
 }
 
 TEST_F(GretaInfer, ZeroMaxTokens) {

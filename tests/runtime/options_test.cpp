@@ -118,7 +118,7 @@ TEST(InferOptions, MalformedFlagsNameTheFlagAndTheAcceptedValues) {
   EXPECT_EQ(usage_error({"-t", "10000"}), "--threads: expected an integer in 1..256, got '10000'");
   EXPECT_EQ(usage_error({"-t", "2x"}), "--threads: expected an integer in 1..256, got '2x'");
   EXPECT_EQ(usage_error({"-n", "-1"}), "--max-tokens: expected an integer in 0..1000000, got '-1'");
-  EXPECT_EQ(usage_error({"-c", "-5"}), "--ctx-size: expected an integer in 0..16777216, got '-5'");
+  EXPECT_EQ(usage_error({"-c", "-5"}), "--ctx-size: expected an integer in 0..1048576, got '-5'");
   EXPECT_EQ(usage_error({"--seed", "-1"}),
             "--seed: expected an unsigned 64-bit decimal integer (0..18446744073709551615), got '-1'");
   EXPECT_NE(usage_error({"--seed", "18446744073709551616"}).find("--seed: expected"), std::string::npos);
@@ -134,6 +134,14 @@ TEST(InferOptions, MalformedFlagsNameTheFlagAndTheAcceptedValues) {
   EXPECT_NE(usage_error({"--threads"}).find("--threads"), std::string::npos);
   EXPECT_EQ(usage_error({"-p", "a", "-f", "b"}),
             "--prompt and --prompt-file are exclusive: give one of them");
+}
+
+TEST(InferOptions, MessagesStayOnOneLine) {
+  EXPECT_EQ(usage_error({"--mode", "a\nb"}), "--mode: expected prefill or decode, got 'a\\x0Ab'");
+  const std::string long_value(500, 'x');
+  EXPECT_EQ(usage_error({"--dtype", long_value}),
+            "--dtype: expected f32, f16 or bf16, got '" + std::string(80, 'x') + "...'");
+  EXPECT_EQ(usage_error({"--bogus\n"}).find('\n'), std::string::npos);
 }
 
 TEST(InferOptions, MalformedEnvNamesTheVariable) {

@@ -18,9 +18,30 @@ namespace greta {
 
 namespace {
 
+// User text inside a one-line message: control bytes escaped (\xNN), long values shortened.
+std::string printable(const std::string& text) {
+  constexpr size_t kMaxShown = 80;
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i == kMaxShown) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 [[noreturn]] void usage_error(const std::string& what, const std::string& expected,
                               const std::string& got) {
-  fail(what + ": expected " + expected + ", got '" + got + "'", kExitUsage);
+  fail(what + ": expected " + expected + ", got '" + printable(got) + "'", kExitUsage);
 }
 
 int default_threads() {
@@ -238,7 +259,7 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
     result.text = t.app.help();
     return result;
   } catch (const CLI::ParseError& e) {
-    fail(std::string(e.what()) + " (see --help)", kExitUsage);
+    fail(printable(e.what()) + " (see --help)", kExitUsage);
   }
   if (r.version) {
     result.exit_now = true;
@@ -262,7 +283,7 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   o.n_threads = t.threads->count() > 0
                     ? static_cast<int>(parse_int(r.threads, "--threads", 1, kMaxThreads))
                     : default_threads();
-  o.ctx_size = static_cast<int32_t>(parse_int(r.ctx_size, "--ctx-size", 0, 1 << 24));
+  o.ctx_size = static_cast<int32_t>(parse_int(r.ctx_size, "--ctx-size", 0, 1 << 20));
   o.sampling.temp = parse_float(r.temp, "--temp", 0.0f, 100.0f);
   o.sampling.top_k = static_cast<int32_t>(parse_int(r.top_k, "--top-k", 0, 1 << 30));
   o.sampling.top_p = parse_float(r.top_p, "--top-p", 0.0f, 1.0f);
