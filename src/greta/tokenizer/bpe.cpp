@@ -104,13 +104,14 @@ BpeTokenizer::BpeTokenizer(Vocab vocab, const gguf::GgufFile& file) : VocabToken
 }
 
 std::string BpeTokenizer::normal_piece(TokenId id) const {
-  // Inverts the byte-to-unicode map, as llama.cpp's llama_decode_text.
+  // llama.cpp renders only normal BPE tokens (byte-typed ones give nothing); their text inverts
+  // the byte-to-unicode map, as llama_decode_text.
+  if (!(vocab_.attrs[id] & kAttrNormal)) return {};
   const std::string_view t = vocab_.text(id);
   std::string out;
   out.reserve(t.size());
   size_t off = 0;
   while (off < t.size()) {
-    const size_t start = off;
     const uint32_t cpt = unicode::decode_lenient(t, off);
     const int b = unicode::cpt_to_byte(cpt);
     if (b >= 0) {
@@ -126,7 +127,6 @@ std::string BpeTokenizer::normal_piece(TokenId id) const {
       }
       out += std::string(t) + "]";
     }
-    (void)start;
   }
   return out;
 }

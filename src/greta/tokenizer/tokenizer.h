@@ -14,6 +14,7 @@ namespace greta {
 
 using TokenId = int32_t;
 
+// All methods are const and keep no mutable state, so one Tokenizer may be shared by threads.
 class Tokenizer {
  public:
   // Reads tokenizer.ggml.* from the file. Throws greta::Error on missing/inconsistent metadata.
