@@ -85,6 +85,11 @@ std::vector<ExpectedRun> read_tinystories_expected() {
   return runs;
 }
 
+// The expected ids come from exact (f32/f64) activations. When cpu::matmul rounds activations
+// to 8 bits as ggml does (the int8 fast path), the free-running greedy path may legitimately
+// leave them at a near-tie, as current llama.cpp does at step 5 of 'Once upon a time' (see
+// tests/data/model/index.json). Then the ids must agree up to a step where our own top two
+// logits are within 0.1 and the expected id is our second choice.
 TEST(Acceptance, TinyStoriesQ8_0GreedyExpectedIds) {
   const auto runs = read_tinystories_expected();
   ASSERT_EQ(runs.size(), 2u);
@@ -93,8 +98,22 @@ TEST(Acceptance, TinyStoriesQ8_0GreedyExpectedIds) {
   for (KvDtype dt : {KvDtype::F32, KvDtype::BF16}) {
     for (const ExpectedRun& r : runs) {
       Session s(lm, {.n_ctx = 0, .kv_dtype = dt, .kv_aligned = true, .n_threads = 1});
-      EXPECT_EQ(greedy(s, r.prompt, static_cast<int>(r.gen.size())), r.gen)
-          << "prompt '" << r.prompt_text << "' kv " << kv_dtype_name(dt);
+      const float* logits = s.prefill(r.prompt, false);
+      for (size_t i = 0; i < r.gen.size(); ++i) {
+        const TokenId got = argmax(logits, s.n_vocab());
+        if (got != r.gen[i]) {
+          std::vector<float> sorted(logits, logits + s.n_vocab());
+          std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+          const float margin = sorted[0] - sorted[1];
+          EXPECT_LE(margin, 0.1f) << "prompt '" << r.prompt_text << "' step " << i << ": got " << got
+                                  << ", expected " << r.gen[i] << " (not a near-tie)";
+          EXPECT_EQ(logits[r.gen[i]], sorted[1]) << "expected id is not our second choice at step " << i;
+          std::printf("'%s' kv %s: ids equal for %zu steps, then a near-tie (margin %.3g) goes the other way\n",
+                      r.prompt_text.c_str(), kv_dtype_name(dt), i, margin);
+          break;
+        }
+        if (i + 1 < r.gen.size()) logits = s.decode(got);
+      }
     }
   }
 }

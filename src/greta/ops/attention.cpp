@@ -42,46 +42,52 @@ ThreadMem thread_mem(const AttentionShape& sh, float* base) {
   return m;
 }
 
-// Rows [p0, p0 + nt) of KV head kvh from `base` (K or V of the cache), as f32 with stride
-// head_dim: a pointer into the cache itself for f32, else converted into buf. Positions covered
-// by `fresh` come from its f32 rows instead.
-const float* load_rows(const KvLayer& kv, const uint8_t* base, const float* fresh_base, const KvFresh* fresh,
-                       int32_t kvh, int32_t p0, int nt, float* buf) {
+// Converts n cache elements at element index e of `base` to f32.
+void to_f32(KvType type, const uint8_t* base, int64_t e, float* dst, int64_t n) {
+  switch (type) {
+    case KvType::F32: std::memcpy(dst, reinterpret_cast<const float*>(base) + e, n * sizeof(float)); break;
+    case KvType::F16: simd::f16_to_f32(reinterpret_cast<const uint16_t*>(base) + e, dst, n); break;
+    case KvType::BF16: simd::bf16_to_f32(reinterpret_cast<const uint16_t*>(base) + e, dst, n); break;
+  }
+}
+
+bool covers_fresh(const KvFresh* fresh, int32_t p0, int nt) { return fresh != nullptr && p0 + nt > fresh->pos0; }
+
+// The K tile starting at position p0 (a multiple of the tile), [head_dim, kAttnTile] f32: a
+// pointer into the cache itself for f32, else converted into buf. Positions covered by `fresh`
+// come from its f32 rows instead.
+const float* load_k_tile(const KvLayer& kv, const KvFresh* fresh, int32_t kvh, int32_t p0, int nt, float* buf) {
   const int64_t hd = kv.head_dim;
-  const int64_t first = (static_cast<int64_t>(kvh) * kv.n_ctx + p0) * hd;  // element index
-  const bool any_fresh = fresh != nullptr && p0 + nt > fresh->pos0;
-  if (!any_fresh) {
-    switch (kv.type) {
-      case KvType::F32:
-        return reinterpret_cast<const float*>(base) + first;
-      case KvType::F16:
-        simd::f16_to_f32(reinterpret_cast<const uint16_t*>(base) + first, buf, nt * hd);
-        return buf;
-      case KvType::BF16:
-        simd::bf16_to_f32(reinterpret_cast<const uint16_t*>(base) + first, buf, nt * hd);
-        return buf;
+  const int64_t first = kv.k_index(kvh, p0, 0);
+  if (kv.type == KvType::F32 && !covers_fresh(fresh, p0, nt)) return reinterpret_cast<const float*>(kv.k) + first;
+  to_f32(kv.type, kv.k, first, buf, hd * kAttnTile);
+  if (covers_fresh(fresh, p0, nt)) {
+    for (int j = std::max(0, fresh->pos0 - p0); j < nt; ++j) {
+      const float* src = fresh->k + (p0 + j - fresh->pos0) * fresh->ld + kvh * hd;
+      for (int64_t d = 0; d < hd; ++d) buf[d * kAttnTile + j] = src[d];
     }
   }
-  for (int j = 0; j < nt; ++j) {
-    const int32_t p = p0 + j;
-    float* dst = buf + j * hd;
-    if (p >= fresh->pos0) {
-      std::memcpy(dst, fresh_base + (p - fresh->pos0) * fresh->ld + kvh * hd, hd * sizeof(float));
-    } else {
-      const int64_t e = first + j * hd;
-      switch (kv.type) {
-        case KvType::F32: std::memcpy(dst, reinterpret_cast<const float*>(base) + e, hd * sizeof(float)); break;
-        case KvType::F16: simd::f16_to_f32(reinterpret_cast<const uint16_t*>(base) + e, dst, hd); break;
-        case KvType::BF16: simd::bf16_to_f32(reinterpret_cast<const uint16_t*>(base) + e, dst, hd); break;
-      }
+  return buf;
+}
+
+// V rows [p0, p0 + nt), [nt, head_dim] f32, the same way.
+const float* load_v_rows(const KvLayer& kv, const KvFresh* fresh, int32_t kvh, int32_t p0, int nt, float* buf) {
+  const int64_t hd = kv.head_dim;
+  const int64_t first = kv.v_index(kvh, p0, 0);
+  if (kv.type == KvType::F32 && !covers_fresh(fresh, p0, nt)) return reinterpret_cast<const float*>(kv.v) + first;
+  to_f32(kv.type, kv.v, first, buf, hd * nt);
+  if (covers_fresh(fresh, p0, nt)) {
+    for (int j = std::max(0, fresh->pos0 - p0); j < nt; ++j) {
+      std::memcpy(buf + j * hd, fresh->v + (p0 + j - fresh->pos0) * fresh->ld + kvh * hd, hd * sizeof(float));
     }
   }
   return buf;
 }
 
 // The partial state of chunk [c0, c1) for the n_group query heads q [n_group, head_dim] that
-// share KV head kvh: an online softmax over the chunk's tiles in ascending order. part:
-// [n_group, head_dim + 2].
+// share KV head kvh: an online softmax over the chunk's tiles in ascending order. Every tile is
+// scored over all kAttnTile lanes; lanes at or beyond c1 (the causal edge) are ignored.
+// part: [n_group, head_dim + 2].
 void attend_chunk(const AttentionShape& sh, const KvLayer& kv, const KvFresh* fresh, int32_t kvh, const float* q,
                   int n_group, int32_t c0, int32_t c1, const ThreadMem& tm, float* part) {
   const int64_t hd = sh.head_dim;
@@ -93,21 +99,19 @@ void attend_chunk(const AttentionShape& sh, const KvLayer& kv, const KvFresh* fr
   }
   for (int32_t t0 = c0; t0 < c1; t0 += kAttnTile) {
     const int nt = std::min<int32_t>(kAttnTile, c1 - t0);
-    const float* kt = load_rows(kv, kv.k, fresh ? fresh->k : nullptr, fresh, kvh, t0, nt, tm.k_tile);
-    const float* vt = load_rows(kv, kv.v, fresh ? fresh->v : nullptr, fresh, kvh, t0, nt, tm.v_tile);
+    const float* kt = load_k_tile(kv, fresh, kvh, t0, nt, tm.k_tile);
+    const float* vt = load_v_rows(kv, fresh, kvh, t0, nt, tm.v_tile);
     for (int g = 0; g < n_group; ++g) {
       float* st = part + g * (hd + 2);
-      simd::attn_scores(q + g * hd, kt, hd, nt, hd, sh.scale, tm.s);
+      simd::attn_tile_scores(q + g * hd, kt, hd, kAttnTile, sh.scale, tm.s);
       float m_tile = tm.s[0];
       for (int j = 1; j < nt; ++j) m_tile = std::max(m_tile, tm.s[j]);
       const float m_old = st[hd];
       const float m_new = std::max(m_old, m_tile);
       const float alpha = std::exp(m_old - m_new);  // 0 for the first tile (m_old = -inf)
+      simd::exp_shifted(tm.s, m_new, nt);
       float sum = 0.0f;
-      for (int j = 0; j < nt; ++j) {
-        tm.s[j] = std::exp(tm.s[j] - m_new);
-        sum += tm.s[j];
-      }
+      for (int j = 0; j < nt; ++j) sum += tm.s[j];
       st[hd + 1] = st[hd + 1] * alpha + sum;
       st[hd] = m_new;
       simd::attn_accumulate(st, alpha, tm.s, vt, hd, nt, hd);
@@ -158,34 +162,32 @@ const char* kv_type_name(KvType t) {
   return "?";
 }
 
+int64_t KvLayer::bytes_per_tensor(KvType type, int32_t n_ctx, int32_t n_kv_head, int32_t head_dim) {
+  const int64_t n_tiles = (n_ctx + kAttnTile - 1) / kAttnTile;
+  return int64_t{n_kv_head} * n_tiles * kAttnTile * head_dim * kv_type_size(type);
+}
+
 void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, int32_t pos0, int64_t n_rows,
               ThreadPool& pool) {
   GRETA_ASSERT(pos0 >= 0 && pos0 + n_rows <= kv.n_ctx);
   const int64_t hd = kv.head_dim;
-  // Tasks: one per (row, KV head); each writes its own cache rows.
+  auto put = [&](uint8_t* base, int64_t e, float x) {
+    switch (kv.type) {
+      case KvType::F32: reinterpret_cast<float*>(base)[e] = x; break;
+      case KvType::F16: reinterpret_cast<uint16_t*>(base)[e] = fp32_to_fp16(x); break;
+      case KvType::BF16: reinterpret_cast<uint16_t*>(base)[e] = fp32_to_bf16(x); break;
+    }
+  };
+  // Tasks: one per (row, KV head); each writes its own cache elements.
   pool.run(n_rows * kv.n_kv_head, [&](int64_t task, int) {
     const int64_t r = task / kv.n_kv_head;
     const int64_t h = task % kv.n_kv_head;
-    const int64_t e = (h * kv.n_ctx + pos0 + r) * hd;
-    for (int which = 0; which < 2; ++which) {
-      const float* src = (which == 0 ? k : v) + r * ld + h * hd;
-      uint8_t* base = which == 0 ? kv.k : kv.v;
-      switch (kv.type) {
-        case KvType::F32:
-          std::memcpy(reinterpret_cast<float*>(base) + e, src, hd * sizeof(float));
-          break;
-        case KvType::F16: {
-          uint16_t* dst = reinterpret_cast<uint16_t*>(base) + e;
-          for (int64_t d = 0; d < hd; ++d) dst[d] = fp32_to_fp16(src[d]);
-          break;
-        }
-        case KvType::BF16: {
-          uint16_t* dst = reinterpret_cast<uint16_t*>(base) + e;
-          for (int64_t d = 0; d < hd; ++d) dst[d] = fp32_to_bf16(src[d]);
-          break;
-        }
-      }
-    }
+    const int64_t pos = pos0 + r;
+    const float* ks = k + r * ld + h * hd;
+    const float* vs = v + r * ld + h * hd;
+    for (int64_t d = 0; d < hd; ++d) put(kv.k, kv.k_index(h, pos, d), ks[d]);
+    const int64_t ve = kv.v_index(h, pos, 0);
+    for (int64_t d = 0; d < hd; ++d) put(kv.v, ve + d, vs[d]);
   });
 }
 
@@ -257,21 +259,20 @@ void attention_reference(const AttentionShape& sh, const KvLayer& kv, const floa
   const int n_group = sh.n_head / sh.n_kv_head;
   std::vector<double> s(pos + 1);
   std::vector<float> krow(hd), vrow(hd);
-  auto read = [&](const uint8_t* base, int64_t e, float* dst) {
-    for (int64_t d = 0; d < hd; ++d) {
-      switch (kv.type) {
-        case KvType::F32: dst[d] = reinterpret_cast<const float*>(base)[e + d]; break;
-        case KvType::F16: dst[d] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(base)[e + d]); break;
-        case KvType::BF16: dst[d] = bf16_to_fp32(reinterpret_cast<const uint16_t*>(base)[e + d]); break;
-      }
+  auto get = [&](const uint8_t* base, int64_t e) {
+    switch (kv.type) {
+      case KvType::F32: return reinterpret_cast<const float*>(base)[e];
+      case KvType::F16: return fp16_to_fp32(reinterpret_cast<const uint16_t*>(base)[e]);
+      case KvType::BF16: return bf16_to_fp32(reinterpret_cast<const uint16_t*>(base)[e]);
     }
+    return 0.0f;
   };
   for (int32_t h = 0; h < sh.n_head; ++h) {
     const int32_t kvh = h / n_group;
     const float* qh = q + h * hd;
     double mx = -std::numeric_limits<double>::infinity();
     for (int32_t p = 0; p <= pos; ++p) {
-      read(kv.k, (static_cast<int64_t>(kvh) * kv.n_ctx + p) * hd, krow.data());
+      for (int64_t d = 0; d < hd; ++d) krow[d] = get(kv.k, kv.k_index(kvh, p, d));
       double dot = 0.0;
       for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(qh[d]) * krow[d];
       s[p] = dot * sh.scale;
@@ -281,7 +282,7 @@ void attention_reference(const AttentionShape& sh, const KvLayer& kv, const floa
     for (int32_t p = 0; p <= pos; ++p) sum += (s[p] = std::exp(s[p] - mx));
     std::vector<double> acc(hd, 0.0);
     for (int32_t p = 0; p <= pos; ++p) {
-      read(kv.v, (static_cast<int64_t>(kvh) * kv.n_ctx + p) * hd, vrow.data());
+      for (int64_t d = 0; d < hd; ++d) vrow[d] = get(kv.v, kv.v_index(kvh, p, d));
       for (int64_t d = 0; d < hd; ++d) acc[d] += s[p] / sum * vrow[d];
     }
     for (int64_t d = 0; d < hd; ++d) out[h * hd + d] = static_cast<float>(acc[d]);

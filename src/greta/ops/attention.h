@@ -24,14 +24,28 @@ const char* kv_type_name(KvType t);
 inline constexpr int32_t kAttnTile = 32;    // KV positions per online-softmax tile
 inline constexpr int32_t kAttnChunk = 256;  // KV positions per chunk (a multiple of the tile)
 
-// One layer of the KV cache (storage owned by runtime/kv_cache).
+// One layer of the KV cache (storage owned by runtime/kv_cache). K is stored tile-transposed so
+// that the scores of a tile are kAttnTile independent lanes (one fused multiply-add chain over
+// head_dim each, the same for any SIMD width); V is stored by position. Both are padded to whole
+// tiles.
 struct KvLayer {
   KvType type = KvType::F32;
   int32_t n_ctx = 0;
   int32_t n_kv_head = 0;
   int32_t head_dim = 0;
-  uint8_t* k = nullptr;  // [n_kv_head, n_ctx, head_dim] in type
-  uint8_t* v = nullptr;  // [n_kv_head, n_ctx, head_dim] in type
+  uint8_t* k = nullptr;  // [n_kv_head, n_tiles, head_dim, kAttnTile] in type
+  uint8_t* v = nullptr;  // [n_kv_head, n_tiles * kAttnTile, head_dim] in type
+
+  int32_t n_tiles() const { return (n_ctx + kAttnTile - 1) / kAttnTile; }
+  // Element index of K[h, pos, d] and V[h, pos, d].
+  int64_t k_index(int64_t h, int64_t pos, int64_t d) const {
+    return ((h * n_tiles() + pos / kAttnTile) * head_dim + d) * kAttnTile + pos % kAttnTile;
+  }
+  int64_t v_index(int64_t h, int64_t pos, int64_t d) const {
+    return (h * n_tiles() * int64_t{kAttnTile} + pos) * head_dim + d;
+  }
+  // Bytes of K (or V) storage for the given sizes.
+  static int64_t bytes_per_tensor(KvType type, int32_t n_ctx, int32_t n_kv_head, int32_t head_dim);
 };
 
 // Rounds K/V rows to the cache type and stores them at positions pos0 .. pos0 + n_rows - 1.

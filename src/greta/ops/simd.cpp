@@ -100,26 +100,64 @@ void SoftmaxImpl(float* x, int64_t n) {
   for (; i < n; ++i) x[i] *= inv;
 }
 
-void AttnAccumulateImpl(float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt,
-                        int64_t n) {
-  const hn::ScalableTag<float> d;
+template <class D>
+void AttnAccumulateWidth(D d, float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt,
+                         int64_t n) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const auto va = hn::Set(d, alpha);
-  int64_t i = 0;
-  for (; i + N <= n; i += N) {
+  for (int64_t i = 0; i < n; i += N) {
     auto a = hn::Mul(hn::LoadU(d, acc + i), va);
     for (int j = 0; j < nt; ++j) a = hn::MulAdd(hn::Set(d, p[j]), hn::LoadU(d, v + j * ld + i), a);
     hn::StoreU(a, d, acc + i);
   }
-  for (; i < n; ++i) {
+}
+
+void AttnAccumulateImpl(float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt,
+                        int64_t n) {
+  // The widest vector that divides n; each lane runs the same fused chain, so the choice of
+  // width never changes a bit.
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 8> d8;
+  const hn::CappedTag<float, 4> d4;
+  if (n % static_cast<int64_t>(hn::Lanes(d)) == 0) return AttnAccumulateWidth(d, acc, alpha, p, v, ld, nt, n);
+  if (n % static_cast<int64_t>(hn::Lanes(d8)) == 0) return AttnAccumulateWidth(d8, acc, alpha, p, v, ld, nt, n);
+  if (n % static_cast<int64_t>(hn::Lanes(d4)) == 0) return AttnAccumulateWidth(d4, acc, alpha, p, v, ld, nt, n);
+  for (int64_t i = 0; i < n; ++i) {
     float a = acc[i] * alpha;
     for (int j = 0; j < nt; ++j) a = std::fma(p[j], v[j * ld + i], a);
     acc[i] = a;
   }
 }
 
-void AttnScoresImpl(const float* q, const float* k, int64_t ld, int nt, int64_t n, float scale, float* s) {
-  for (int j = 0; j < nt; ++j) s[j] = DotImpl(q, k + j * ld, n) * scale;
+template <class D>
+void TileScoresWidth(D d, const float* q, const float* kt, int64_t hd, int tile, float scale, float* s) {
+  const int N = static_cast<int>(hn::Lanes(d));
+  const auto vs = hn::Set(d, scale);
+  for (int j = 0; j < tile; j += N) {
+    auto a = hn::Zero(d);
+    for (int64_t k = 0; k < hd; ++k) a = hn::MulAdd(hn::Set(d, q[k]), hn::LoadU(d, kt + k * tile + j), a);
+    hn::StoreU(hn::Mul(a, vs), d, s + j);
+  }
+}
+
+void AttnTileScoresImpl(const float* q, const float* kt, int64_t hd, int tile, float scale, float* s) {
+  const hn::ScalableTag<float> d;
+  const hn::CappedTag<float, 4> d4;
+  if (tile % static_cast<int>(hn::Lanes(d)) == 0) return TileScoresWidth(d, q, kt, hd, tile, scale, s);
+  return TileScoresWidth(d4, q, kt, hd, tile, scale, s);
+}
+
+void ExpShiftedImpl(float* s, float m, int n) {
+  const hn::CappedTag<float, 4> d;  // a fixed width: the same lanes whatever the target offers
+  const auto vm = hn::Set(d, m);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) hn::StoreU(hn::Exp(d, hn::Sub(hn::LoadU(d, s + i), vm)), d, s + i);
+  if (i < n) {
+    HWY_ALIGN float t[4] = {m, m, m, m};
+    for (int j = 0; j < n - i; ++j) t[j] = s[i + j];
+    hn::Store(hn::Exp(d, hn::Sub(hn::Load(d, t), vm)), d, t);
+    for (int j = 0; j < n - i; ++j) s[i + j] = t[j];
+  }
 }
 
 void Lerp2Impl(const float* a, float ea, const float* b, float eb, float* dst, int64_t n) {
@@ -178,7 +216,8 @@ HWY_EXPORT(ScaleMulImpl);
 HWY_EXPORT(SwigluImpl);
 HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(AttnAccumulateImpl);
-HWY_EXPORT(AttnScoresImpl);
+HWY_EXPORT(AttnTileScoresImpl);
+HWY_EXPORT(ExpShiftedImpl);
 HWY_EXPORT(Lerp2Impl);
 HWY_EXPORT(F16ToF32Impl);
 HWY_EXPORT(Bf16ToF32Impl);
@@ -194,9 +233,10 @@ void softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
 void attn_accumulate(float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt, int64_t n) {
   HWY_DYNAMIC_DISPATCH(AttnAccumulateImpl)(acc, alpha, p, v, ld, nt, n);
 }
-void attn_scores(const float* q, const float* k, int64_t ld, int nt, int64_t n, float scale, float* s) {
-  HWY_DYNAMIC_DISPATCH(AttnScoresImpl)(q, k, ld, nt, n, scale, s);
+void attn_tile_scores(const float* q, const float* kt, int64_t head_dim, int tile, float scale, float* s) {
+  HWY_DYNAMIC_DISPATCH(AttnTileScoresImpl)(q, kt, head_dim, tile, scale, s);
 }
+void exp_shifted(float* s, float m, int n) { HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(s, m, n); }
 void lerp2(const float* a, float ea, const float* b, float eb, float* dst, int64_t n) {
   HWY_DYNAMIC_DISPATCH(Lerp2Impl)(a, ea, b, eb, dst, n);
 }

@@ -23,11 +23,16 @@ void swiglu(const float* g, const float* u, float* y, int64_t n);
 // In place: x[i] = exp(x[i] - max) / sum. Returns nothing; n >= 1.
 void softmax(float* x, int64_t n);
 
-// acc[d] = acc[d] * alpha, then for j = 0..nt-1 in order: acc[d] += p[j] * v[j * ld + d].
+// acc[d] = acc[d] * alpha, then for j = 0..nt-1 in order: acc[d] = fma(p[j], v[j * ld + d], acc[d]).
+// Every element sees exactly this sequence whatever the vector width (lanes are independent).
 void attn_accumulate(float* acc, float alpha, const float* p, const float* v, int64_t ld, int nt, int64_t n);
 
-// s[j] = dot(q, k[j * ld .. + n]) * scale for j in [0, nt).
-void attn_scores(const float* q, const float* k, int64_t ld, int nt, int64_t n, float scale, float* s);
+// Scores of one tile from tile-transposed K: s[j] = (sum over d ascending, fused:
+// q[d] * kt[d * tile + j]) * scale, for j in [0, tile). tile is a multiple of 4.
+void attn_tile_scores(const float* q, const float* kt, int64_t head_dim, int tile, float scale, float* s);
+
+// s[j] = exp(s[j] - m) for j in [0, n) (vector exp; lanes independent).
+void exp_shifted(float* s, float m, int n);
 
 // dst[i] = a[i] * ea + b[i] * eb (attention chunk merge; dst may alias a).
 void lerp2(const float* a, float ea, const float* b, float eb, float* dst, int64_t n);

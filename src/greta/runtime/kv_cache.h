@@ -1,6 +1,6 @@
 #pragma once
-// The KV cache of a session: per layer, K and V as [n_kv_head, n_ctx, head_dim] in the cache
-// type (f32, f16 or bf16), allocated once. Attention (ops/attention.h) reads it through
+// The KV cache of a session: per layer, K (tile-transposed) and V in the cache type (f32, f16 or
+// bf16), padded to whole attention tiles, allocated once. Attention (ops/attention.h) reads it through
 // ops::KvLayer views.
 
 #include <cstdint>
@@ -22,7 +22,7 @@ class KvCache {
  private:
   int32_t n_ctx_;
   ops::KvType type_;
-  std::vector<uint8_t> storage_;  // [n_layer, 2 (K, V), n_kv_head, n_ctx, head_dim] in type_
+  std::vector<uint8_t> storage_;  // [n_layer, 2 (K, V), per-layer layouts of ops::KvLayer] in type_
   std::vector<ops::KvLayer> layers_;
 };
 
