@@ -174,23 +174,29 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   session.decode(prompt[0]);
   session.reset();
 
-  std::vector<double> pp, tg;
+  // Rates over wall time, and over CPU time per thread (process CPU time / threads): on a shared
+  // machine the second is what the cores do while they run (it counts spin-waiting as work).
+  std::vector<double> pp, tg, pp_cpu, tg_cpu;
   for (int r = 0; r < reps; ++r) {
     if (n_prompt > 0) {
       session.reset();
       const auto t0 = Clock::now();
+      const double c0 = process_cpu_seconds();
       session.prefill(prompt, false);
       pp.push_back(n_prompt / seconds_since(t0));
+      pp_cpu.push_back(n_prompt / ((process_cpu_seconds() - c0) / threads));
     }
     if (n_gen > 0) {
       session.reset();
       TokenId id = prompt[0];
       const auto t0 = Clock::now();
+      const double c0 = process_cpu_seconds();
       for (int i = 0; i < n_gen; ++i) {
         session.decode(id);
         id = prompt[static_cast<size_t>(i + 1) % prompt.size()];
       }
       tg.push_back(n_gen / seconds_since(t0));
+      tg_cpu.push_back(n_gen / ((process_cpu_seconds() - c0) / threads));
     }
   }
   ThreadPool pool(threads);
@@ -198,6 +204,8 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   const double limit_tps = lim.bandwidth_gb_s * 1e9 / static_cast<double>(st.weight_bytes_per_token);
   const Stats spp = pp.empty() ? Stats{} : stats_of(pp);
   const Stats stg = tg.empty() ? Stats{} : stats_of(tg);
+  const double pp_cpu_med = pp_cpu.empty() ? 0.0 : stats_of(pp_cpu).median;
+  const double tg_cpu_med = tg_cpu.empty() ? 0.0 : stats_of(tg_cpu).median;
   // Matmul FLOPs per token: 2 x the parameters other than the embedding table (attention excluded).
   const double flop_per_token = 2.0 * static_cast<double>(st.n_params - int64_t{st.n_vocab} * st.n_embd);
   const double pp_gflops = spp.median * flop_per_token / 1e9;
@@ -221,6 +229,8 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                         {"prefill_gflops", pp_gflops},
                         {"fma_peak_gflops", lim.fma_peak_gflops},
                         {"prefill_fraction_of_fma_peak", pp_gflops / lim.fma_peak_gflops},
+                        {"pp_tokens_per_cpu_s", pp_cpu_med},
+                        {"tg_tokens_per_cpu_s", tg_cpu_med},
                         {"peak_rss_mib", rss},
                         {"load_s", load_s},
                         {"simd_target", cpu::bandwidth_simd_target()}};
@@ -237,6 +247,9 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   if (n_gen > 0)
     std::printf("tg%-5d  %8.2f t/s  (min %.2f, max %.2f)   limit %.1f t/s at %.1f GB/s -> %.0f%% of the limit\n", n_gen,
                 stg.median, stg.min, stg.max, limit_tps, lim.bandwidth_gb_s, 100 * stg.median / limit_tps);
+  std::printf("cpu time pp %.2f t/s, tg %.2f t/s per CPU-second of each thread (%.0f%% / %.0f%% of the FMA peak / decode limit)\n",
+              pp_cpu_med, tg_cpu_med, 100 * pp_cpu_med * flop_per_token / 1e9 / lim.fma_peak_gflops,
+              100 * tg_cpu_med / limit_tps);
   std::printf("memory   peak RSS %.1f MiB   load %.3f s\n", rss, load_s);
   return 0;
 }
