@@ -53,6 +53,27 @@ TEST(DumpReader, EveryInvalidCaseIsExit2WithItsMessage) {
   }
 }
 
+TEST(DumpReader, DeeplyNestedMetadataIsRejected) {
+  TempDir tmp;
+  nlohmann::json m = testing::plain_metadata(10, 2);
+  testing::write_plain_dump(tmp.sub("d"), m, testing::three_lines());
+  std::string text = m.dump();
+  text.insert(1, "\"x\": " + std::string(100000, '[') + std::string(100000, ']') + ", ");
+  testing::write_text(tmp.sub("d") + "/metadata.json", text);
+  try {
+    read_dump(tmp.sub("d"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), tmp.sub("d") + "/metadata.json: JSON nested deeper than 64 levels");
+    EXPECT_EQ(e.exit_code(), kExitUsage);
+  }
+  // Brackets inside strings do not count; 60 levels are fine.
+  text = m.dump();
+  text.insert(1, "\"y\": \"" + std::string(1000, '[') + "\", \"x\": " + std::string(60, '[') + std::string(60, ']') + ", ");
+  testing::write_text(tmp.sub("d") + "/metadata.json", text);
+  EXPECT_EQ(read_dump(tmp.sub("d")).records.size(), 2u);
+}
+
 TEST(DumpReader, NotADirectory) {
   TempDir tmp;
   testing::write_text(tmp.sub("f"), "x");

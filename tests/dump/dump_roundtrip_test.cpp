@@ -123,6 +123,13 @@ TEST(DumpRoundTrip, MetadataHasContractKeysTypesAndExtras) {
   EXPECT_LT(text.find("\"repo_branch\""), text.find("\"threads\""));
 }
 
+TEST(DumpRoundTrip, NonUtf8ExtraIsWrittenWithReplacementCharacters) {
+  TempDir tmp;
+  testing::write_dump(tmp.sub("d"), testing::make_rows(1, 3), 2, 1, "prefill", {{"model", "m\xff.gguf"}});
+  Dump d = read_dump(tmp.sub("d"));
+  EXPECT_EQ(d.metadata["model"], "m\xef\xbf\xbd.gguf");
+}
+
 TEST(DumpRoundTrip, LargeSeedSurvives) {
   TempDir tmp;
   auto rows = testing::make_rows(1, 3);

@@ -183,5 +183,13 @@ int main(int argc, char** argv) {
     // Every failure here is about the input (dumps, flags, report paths): never 1, which means
     // "not equivalent".
     return e.exit_code() == 0 || e.exit_code() == 1 ? kExitUsage : e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "greta_compare: error: out of memory reading or comparing the dumps\n");
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "greta_compare: error: %s\n", e.what());
+    return kExitUsage;
   }
 }

@@ -1,6 +1,7 @@
 // read_dump: validates a dump directory against the contract (SPEC.md, "Dump contract").
 // Every failure is greta::Error with kExitUsage, naming the file, the line and what is wrong.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -143,6 +144,33 @@ DumpMetadata parse_metadata(const json& j, const std::string& file) {
   return m;
 }
 
+constexpr int kMaxMetadataDepth = 64;
+
+// The deepest nesting of arrays/objects in JSON text (brackets inside strings ignored); stops
+// counting once past the limit.
+int json_max_depth(const std::string& text) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max_depth = std::max(max_depth, ++depth);
+      if (max_depth > kMaxMetadataDepth) return max_depth;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
 std::string hex32(uint32_t v) {
   char buf[9];
   std::snprintf(buf, sizeof(buf), "%08x", v);
@@ -179,6 +207,10 @@ Dump read_dump(const std::string& dir) {
   }
 
   std::string meta_text = read_all(meta_fd.fd, meta_path);
+  // nlohmann::json copies and prints recursively: refuse absurd nesting before parsing.
+  if (int depth = json_max_depth(meta_text); depth > kMaxMetadataDepth) {
+    invalid(meta_path + ": JSON nested deeper than " + std::to_string(kMaxMetadataDepth) + " levels");
+  }
   try {
     d.metadata = json::parse(meta_text);
   } catch (const json::exception& e) {

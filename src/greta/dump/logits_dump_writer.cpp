@@ -239,7 +239,9 @@ void DumpWriter::finish(const DumpMetadata& meta) {
     if (!j.contains("vocab_size") && m.n_vocab >= 0) j["vocab_size"] = m.n_vocab;
     if (!j.contains("commit") && !j.contains("repo_commit")) j["repo_commit"] = build::kGitCommit;
     j["logits_file"] = {{"bytes", gz_bytes}, {"crc32", hex32(gz_crc)}};
-    std::string text = j.dump(2) + "\n";
+    // Paths are bytes on Linux and need not be UTF-8: invalid sequences become U+FFFD rather than
+    // an exception after the whole run.
+    std::string text = j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 
     m.tmp_meta = m.dir + "/" + dump_tmp_name(kMetadataFile, static_cast<long>(::getpid()), g_tmp_counter++);
     int mfd = ::open(m.tmp_meta.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
