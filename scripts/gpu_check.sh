@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# GPU backend check: probe the machine, build with -DGRETA_CUDA=ON (or use binaries built
+# elsewhere and carried in build-cuda/ when this machine lacks greta's build dependencies), run
+# test_cuda, then print the report table (prefill == decode bit-equality, max |d| vs the CPU,
+# tokens/s) for the shipped models and synthetic ones made with greta_gguf synth.
+#
+#   scripts/gpu_check.sh                 # logs under $OUT (default ./out/gpu_check)
+#   GPU_CHECK_SKIP_BIG=1 scripts/gpu_check.sh   # without the synthetic tinyllama-1.1b
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/gpu_check}
+mkdir -p "$OUT"
+B=build-cuda
+log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+
+log "probe $(date -u +%FT%TZ)"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+  nvcc --version | tail -2; which cmake ninja g++ gcc
+  for d in /usr/include/hwy /usr/include/gtest /usr/include/nlohmann /usr/include/CLI; do ls -d "$d" 2>&1; done
+  nproc; } 2>&1 | tee "$OUT/probe.txt"
+
+# Build here when the dependencies are present, else run what was carried.
+if [ -d /usr/include/hwy ] && [ -d /usr/include/gtest ] && command -v cmake >/dev/null; then
+  log "building in $B"
+  cmake -S . -B "$B" -G Ninja -DGRETA_CUDA=ON >"$OUT/build.txt" 2>&1 &&
+    ninja -C "$B" test_cuda greta_gguf >>"$OUT/build.txt" 2>&1 || { log "build FAILED"; tail -30 "$OUT/build.txt"; exit 1; }
+else
+  log "no greta build deps here: using carried $B/test_cuda, $B/greta_gguf, $B/lib"
+  export LD_LIBRARY_PATH="$PWD/$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+[ -x "$B/test_cuda" ] || { log "no $B/test_cuda"; exit 1; }
+
+log "test_cuda"
+"$B/test_cuda" --gtest_filter='-CudaReport.*' 2>&1 | tee "$OUT/test_cuda.txt" | grep -E '^\[  (PASSED|FAILED) |FAILED|gpu-vs-cpu|device:|tests ran'
+rc_tests=${PIPESTATUS[0]}
+log "test_cuda rc=$rc_tests"
+
+SYN=/tmp/greta_synth; mkdir -p $SYN; list=""
+for t in f16 bf16 q4_0 q4_K q6_K; do
+  "$B/greta_gguf" synth --preset tiny --type $t --out $SYN/tiny_$t.gguf >/dev/null 2>&1 && list="$list:$SYN/tiny_$t.gguf"
+done
+if [ "${GPU_CHECK_SKIP_BIG:-0}" != 1 ]; then
+  t0=$(date +%s)
+  timeout 180 "$B/greta_gguf" synth --preset tinyllama-1.1b --type q8_0 --out $SYN/tinyllama_q8_0.gguf >"$OUT/synth.txt" 2>&1 \
+    && list="$list:$SYN/tinyllama_q8_0.gguf"
+  log "synth tinyllama-1.1b q8_0: $(( $(date +%s) - t0 )) s"
+fi
+log "report"
+GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH="$list" timeout 400 "$B/test_cuda" --gtest_filter='CudaReport.*' 2>&1 | tee "$OUT/report.txt" | grep -E '^\||device:|FAILED|PASSED'
+log "done $(date -u +%FT%TZ)"
+exit "$rc_tests"

@@ -1,0 +1,35 @@
+#pragma once
+// The one place where CUDA and HIP differ for greta's GPU backend. The kernels and the session
+// are written against the CUDA runtime API; a HIP build (-DGRETA_HIP, hipcc) maps the names
+// below onto HIP. Warp-level code always works in logical groups of 32 lanes (the `width`
+// argument of the shuffles), so the reduction trees -- and therefore the bits -- are the same on
+// a 64-lane AMD wavefront as on a 32-lane NVIDIA warp.
+
+#if defined(GRETA_HIP)
+#include <hip/hip_fp16.h>
+#include <hip/hip_runtime.h>
+#define cudaDeviceProp hipDeviceProp_t
+#define cudaError_t hipError_t
+#define cudaSuccess hipSuccess
+#define cudaFree hipFree
+#define cudaGetDeviceCount hipGetDeviceCount
+#define cudaGetDeviceProperties hipGetDeviceProperties
+#define cudaGetErrorString hipGetErrorString
+#define cudaGetLastError hipGetLastError
+#define cudaMalloc hipMalloc
+#define cudaMemcpy hipMemcpy
+#define cudaMemcpyDeviceToHost hipMemcpyDeviceToHost
+#define cudaMemcpyHostToDevice hipMemcpyHostToDevice
+#define cudaMemset hipMemset
+#define cudaDeviceSynchronize hipDeviceSynchronize
+#define cudaRuntimeGetVersion hipRuntimeGetVersion
+#define GRETA_SHFL_XOR(v, m) __shfl_xor((v), (m), 32)
+#define GRETA_SHFL(v, src) __shfl((v), (src), 32)
+#define GRETA_SYNCWARP() __syncthreads()  // HIP: a block-wide barrier where a warp one is meant
+#else
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#define GRETA_SHFL_XOR(v, m) __shfl_xor_sync(0xffffffffu, (v), (m), 32)
+#define GRETA_SHFL(v, src) __shfl_sync(0xffffffffu, (v), (src), 32)
+#define GRETA_SYNCWARP() __syncwarp()
+#endif
