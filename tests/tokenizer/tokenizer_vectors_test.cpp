@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <random>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,6 +75,64 @@ TEST_P(VocabVectors, InvalidUtf8NeverFailsAndFallsBackToBytes) {
       EXPECT_EQ(tok.decode(tok.encode(s, false, false), false), unicode::sanitize_utf8(s));
       EXPECT_EQ(tok.encode(s, false, false), tok.encode(unicode::sanitize_utf8(s), false, false));
     }
+  }
+}
+
+// What an SPM round trip gives, as in llama.cpp: spaces are escaped to U+2581 before the text is
+// cut into characters by lead byte, and only a U+2581 that is a whole character comes back as a
+// space. So a literal U+2581 in the text becomes a space, and a space right after a truncated
+// UTF-8 sequence (whose character swallows part of the U+2581) comes back as the bytes of U+2581.
+std::string spm_round_trip(const std::string& s) {
+  std::string esc = "\xE2\x96\x81";
+  for (char c : s) esc += (c == ' ') ? std::string("\xE2\x96\x81") : std::string(1, c);
+  std::string out;
+  for (size_t i = 0; i < esc.size();) {
+    const size_t len = std::min(esc.size() - i, unicode::utf8_len(static_cast<uint8_t>(esc[i])));
+    const std::string unit = esc.substr(i, len);
+    out += unit == "\xE2\x96\x81" ? std::string(" ") : unit;
+    i += len;
+  }
+  return out.substr(1);
+}
+
+// What a BPE round trip gives, as in llama.cpp: invalid UTF-8 becomes U+FFFD, and a byte whose
+// GPT-2 character is not in the vocab (falcon lacks some ASCII control bytes) is dropped.
+std::string bpe_round_trip(const std::vector<bool>& present, const std::string& s) {
+  std::string out;
+  for (char c : unicode::sanitize_utf8(s)) {
+    if (present[static_cast<uint8_t>(c)]) out += c;
+  }
+  return out;
+}
+
+// present[b]: the vocab has a token for byte b's GPT-2 character.
+std::vector<bool> bpe_bytes_present(const Tokenizer& tok) {
+  std::vector<bool> present(256, false);
+  for (TokenId id = 0; id < tok.vocab_size(); ++id) {
+    const std::string_view t = tok.token_text(id);
+    if (t.size() > 2) continue;
+    for (int b = 0; b < 256; ++b) {
+      if (t == unicode::byte_to_utf8(static_cast<uint8_t>(b))) present[b] = true;
+    }
+  }
+  return present;
+}
+
+TEST_P(VocabVectors, RandomBytesNeverFail) {
+  const Tokenizer& tok = vocab_tokenizer(GetParam());
+  const bool spm = tok.model_name() == "llama";
+  const std::vector<bool> present = spm ? std::vector<bool>() : bpe_bytes_present(tok);
+  std::mt19937 rng(7);
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string s(rng() % 64, '\0');
+    for (char& c : s) c = static_cast<char>(rng() % 4 == 0 ? "<>|s/ \n"[rng() % 7] : rng() % 256);
+    for (const bool special : {false, true}) {
+      const std::vector<TokenId> ids = tok.encode(s, true, special);
+      for (TokenId id : ids) ASSERT_TRUE(id >= 0 && id < tok.vocab_size());
+      (void)tok.decode(ids, special);
+    }
+    const std::string back = tok.decode(tok.encode(s, false, false), false);
+    EXPECT_EQ(back, spm ? spm_round_trip(s) : bpe_round_trip(present, s));
   }
 }
 
