@@ -78,6 +78,7 @@ fi
 if [ -n "$PROMPT_FILE" ] && [ ! -f "$PROMPT_FILE" ]; then die "--prompt-file: '$PROMPT_FILE' is not a file"; fi
 [ -n "$MODEL" ] || MODEL="$ROOT/models/stories260K.gguf"
 [ -f "$MODEL" ] || die "--model: '$MODEL' is not a file"
+MODEL="$(cd "$(dirname "$MODEL")" && pwd)/$(basename "$MODEL")"  # absolute, as the dumps record it
 [ -n "$OUT" ] || OUT="${GRETA_OUT_DIR:-$ROOT/out/b3_67_guardrail}"
 if [ "$n_prompt_sources" -eq 0 ]; then PROMPT_FILE="$FABLE"; fi
 

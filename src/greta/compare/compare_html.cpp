@@ -68,6 +68,8 @@ tr.expected td{color:#57606a}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:8px}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#1f2328}
 .tok{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre}
+table.meta{table-layout:fixed;width:100%}
+table.meta td{word-break:break-all;overflow-wrap:anywhere}
 )";
 
 // A log-scale line/point plot of per-position values (zeros drawn on the floor line, labelled).
@@ -293,7 +295,8 @@ std::string render_html(const Report& r, const TokenTextFn& token_text) {
        g(v.atol) + " and both KL \u2264 " + g(v.max_kl) + ".</p>";
 
   // Metadata side by side.
-  h += "<h2>Metadata</h2><table><tr><th class=\"l\">key</th><th class=\"l\">A</th><th class=\"l\">B</th></tr>";
+  h += "<h2>Metadata</h2><table class=\"meta\"><col style=\"width:16%\"><col style=\"width:42%\"><col style=\"width:42%\">"
+       "<tr><th class=\"l\">key</th><th class=\"l\">A</th><th class=\"l\">B</th></tr>";
   std::vector<std::string> keys;
   for (auto it = r.meta_a.begin(); it != r.meta_a.end(); ++it) keys.push_back(it.key());
   for (auto it = r.meta_b.begin(); it != r.meta_b.end(); ++it) {
@@ -306,7 +309,7 @@ std::string render_html(const Report& r, const TokenTextFn& token_text) {
     std::string cls = a == b ? "" : expected ? " class=\"expected\"" : " class=\"diff\"";
     auto show = [](const nlohmann::json& j) {
       std::string s = j.is_null() ? "(absent)" : j.is_string() ? j.get<std::string>() : j.dump();
-      if (s.size() > 160) s = s.substr(0, 157) + "...";
+      if (s.size() > 300) s = s.substr(0, 297) + "...";
       return esc(s);
     };
     h += "<tr" + cls + "><td class=\"l mono\">" + esc(k) + "</td><td class=\"l mono\">" + show(a) +

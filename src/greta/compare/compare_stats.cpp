@@ -253,6 +253,16 @@ Report compare_dumps(const dump::Dump& a, const dump::Dump& b, const CompareOpti
                std::to_string(o.n) + " logits bit-equal";
     if (!id_diffs.empty()) rep.warnings.push_back("token_id differs at " + id_diffs);
   }
+  // After a token_id difference the two runs continue from different tokens: later logits are
+  // conditioned on different sequences and their drift is not numerical.
+  for (size_t r = 0; r + 1 < rep.tokens.size(); ++r) {
+    if (rep.tokens[r].token_id_a != rep.tokens[r].token_id_b) {
+      rep.warnings.push_back("the sequences diverge after token_idx " + std::to_string(rep.tokens[r].token_idx) +
+                             ": the logits of token_idx " + std::to_string(rep.tokens[r + 1].token_idx) +
+                             " onwards are conditioned on different tokens");
+      break;
+    }
+  }
   return rep;
 }
 
