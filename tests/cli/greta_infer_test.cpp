@@ -13,6 +13,7 @@
 
 #include "cli/cli_runner.h"
 #include "greta/dump/logits_dump.h"
+#include "greta/runtime/generate.h"
 
 namespace greta {
 namespace {
@@ -357,6 +358,45 @@ TEST_F(GretaInfer, MalformedModelFilesExitOneWithAMessage) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_EQ(r.out, "");
   }
+}
+
+TEST_F(GretaInfer, StreamedTextIsValidUtf8EvenFromRandomByteTokens) {
+  // At a huge temperature with no filters, byte tokens (<0x80>..<0xFF>) come out in random order:
+  // stdout must still be valid UTF-8 (incomplete or invalid sequences become U+FFFD).
+  for (const char* seed : {"1", "2", "3"}) {
+    const CliResult r = infer({"-m", kModel, "-n", "400", "--ignore-eos", "-t", "1", "--temp", "100",
+                               "--top-k", "0", "--top-p", "1", "--min-p", "0", "-s", seed});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(r.out.empty());
+    EXPECT_EQ(utf8_first_invalid(r.out), std::string::npos) << "seed " << seed;
+  }
+}
+
+TEST_F(GretaInfer, ClosedStdoutIsAnErrorAndLeavesNoDump) {
+  // The reader goes away after the first bytes: the next write fails with EPIPE.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const std::string d = path("d");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    execl(kBinary.c_str(), kBinary.c_str(), "-m", kModel.c_str(), "-n", "100000", "--ignore-eos",
+          "-c", "4096", "-t", "1", "-s", "1", "--dump-logits", d.c_str(), static_cast<char*>(nullptr));
+    _exit(126);
+  }
+  close(fds[1]);
+  char c;
+  ASSERT_EQ(read(fds[0], &c, 1), 1);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_TRUE(dump_files(d).empty());
 }
 
 TEST_F(GretaInfer, ZeroMaxTokens) {

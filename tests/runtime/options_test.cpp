@@ -132,6 +132,8 @@ TEST(InferOptions, MalformedFlagsNameTheFlagAndTheAcceptedValues) {
   EXPECT_NE(usage_error({"--no-such-flag"}).find("--no-such-flag"), std::string::npos);
   EXPECT_NE(usage_error({"stray"}).find("stray"), std::string::npos);
   EXPECT_NE(usage_error({"--threads"}).find("--threads"), std::string::npos);
+  EXPECT_EQ(usage_error({"--dump-span", "1:2"}), "--dump-span needs --dump-logits DIR");
+  EXPECT_EQ(usage_error({"--dump-logits", ""}), "--dump-logits: expected a directory path, got ''");
   EXPECT_EQ(usage_error({"-p", "a", "-f", "b"}),
             "--prompt and --prompt-file are exclusive: give one of them");
 }
@@ -202,7 +204,7 @@ TEST(InferOptions, HelpAndVersion) {
 }
 
 TEST(InferOptions, RecordedOptionsCoverTheWholeFlagTable) {
-  const nlohmann::json j = infer_options_to_json(parse({"--dump-span", "2:3"}));
+  const nlohmann::json j = infer_options_to_json(parse({"--dump-logits", "d", "--dump-span", "2:3"}));
   std::set<std::string> names;
   for (const std::string& n : infer_option_names()) {
     names.insert(n);
@@ -219,6 +221,31 @@ TEST(InferOptions, ParseDumpSpan) {
   const DumpSpan s = parse_dump_span("1:512");
   EXPECT_EQ(s.start, 1);
   EXPECT_EQ(s.count, 512);
+}
+
+}  // namespace
+}  // namespace greta
+
+namespace greta {
+namespace {
+
+TEST(Utf8, FirstInvalidIsStrict) {
+  EXPECT_EQ(utf8_first_invalid(""), std::string::npos);
+  EXPECT_EQ(utf8_first_invalid("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"), std::string::npos);
+  EXPECT_EQ(utf8_first_invalid("ab\xFF"), 2u);
+  EXPECT_EQ(utf8_first_invalid("\xC0\x80"), 0u);          // overlong NUL
+  EXPECT_EQ(utf8_first_invalid("x\xE0\x80\x80"), 1u);     // overlong 3-byte
+  EXPECT_EQ(utf8_first_invalid("\xED\xA0\x80"), 0u);      // surrogate U+D800
+  EXPECT_EQ(utf8_first_invalid("\xF4\x90\x80\x80"), 0u);  // U+110000
+  EXPECT_EQ(utf8_first_invalid("ok\xE2\x82"), 2u);        // truncated
+}
+
+TEST(Utf8, SanitizedReplacesEachInvalidByte) {
+  EXPECT_EQ(utf8_sanitized("m\xFF.gguf"), "m\xEF\xBF\xBD.gguf");
+  EXPECT_EQ(utf8_sanitized("\xC3\xA9"), "\xC3\xA9");
+  EXPECT_EQ(utf8_sanitized("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  const nlohmann::json j = {{"path", utf8_sanitized("a\x80z")}};
+  EXPECT_EQ(j.dump(), "{\"path\":\"a\xEF\xBF\xBDz\"}");
 }
 
 }  // namespace

@@ -59,10 +59,16 @@ std::string read_prompt_file(const std::string& path) {
   return text;
 }
 
+// Writes and flushes one piece of generated text. A closed or failing stdout (EPIPE with SIGPIPE
+// ignored, a full disk) stops the run with an error, so the dump's temporaries are cleaned up.
 void write_out(std::FILE* out, const std::string& s) {
   if (s.empty()) return;
-  std::fwrite(s.data(), 1, s.size(), out);
-  std::fflush(out);
+  const size_t n = std::fwrite(s.data(), 1, s.size(), out);
+  if (n != s.size() || std::fflush(out) != 0) {
+    const int err = errno;
+    std::clearerr(out);
+    fail(std::string("writing the generated text to stdout: ") + std::strerror(err));
+  }
 }
 
 }  // namespace
@@ -77,44 +83,11 @@ void install_stop_signal_handlers() {
   // A file-size limit (RLIMIT_FSIZE) must surface as a write error (EFBIG) that the dump writer
   // reports and cleans up after, not as a SIGXFSZ that kills the process mid-file.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Likewise a closed stdout is a write error (EPIPE), handled like any other failure.
+  std::signal(SIGPIPE, SIG_IGN);
 }
 
 int stop_signal_received() { return g_stop_signal; }
-
-size_t utf8_first_invalid(const std::string& s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned c = p[i];
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are invalid.
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return i;
-    }
-    i += len;
-  }
-  return std::string::npos;
-}
 
 int run_generation(const InferOptions& o, const GenerateStreams& io) {
   // Everything that can fail on user input without the model is checked first.
@@ -278,7 +251,7 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
     meta.span_count = span.count;
     meta.repo_branch = build::kGitBranch;
     nlohmann::json& x = meta.extra;
-    x["model"] = model_path;
+    x["model"] = utf8_sanitized(model_path);
     x["arch"] = lm->stats.arch;
     x["vocab_size"] = n_vocab;
     x["weights_type"] = lm->stats.weights_type;

@@ -27,7 +27,4 @@ int run_generation(const InferOptions& options, const GenerateStreams& streams =
 void install_stop_signal_handlers();
 int stop_signal_received();
 
-// Byte offset of the first invalid UTF-8 sequence in `s`, or npos if it is all valid.
-size_t utf8_first_invalid(const std::string& s);
-
 }  // namespace greta

@@ -114,6 +114,7 @@ struct FlagTable {
   CLI::Option* threads = nullptr;
   CLI::Option* seed = nullptr;
   CLI::Option* kv_aligned = nullptr;
+  CLI::Option* dump_logits = nullptr;
   CLI::Option* dump_span = nullptr;
 };
 
@@ -174,7 +175,7 @@ void define_flags(FlagTable& t, RawOptions& r) {
                  "single-token path")
       ->type_name("MODE")
       ->default_str(r.mode);
-  app.add_option("--dump-logits", r.dump_logits,
+  t.dump_logits = app.add_option("--dump-logits", r.dump_logits,
                  "write metadata.json and logits.jsonl.gz to DIR (created if missing)")
       ->type_name("DIR");
   t.dump_span = app.add_option("--dump-span", r.dump_span,
@@ -306,7 +307,13 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
     usage_error("--mode", "prefill or decode", r.mode);
   }
   o.dump_dir = r.dump_logits;
-  if (t.dump_span->count() > 0) o.dump_span = parse_dump_span(r.dump_span);
+  if (t.dump_span->count() > 0) {
+    o.dump_span = parse_dump_span(r.dump_span);
+    if (o.dump_dir.empty()) fail("--dump-span needs --dump-logits DIR", kExitUsage);
+  }
+  if (t.dump_logits->count() > 0 && o.dump_dir.empty()) {
+    usage_error("--dump-logits", "a directory path", r.dump_logits);
+  }
 
   // Environment: the flag wins (the variable is then not read at all); an empty variable counts
   // as unset; a malformed one is an error naming it.
@@ -339,11 +346,63 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   return result;
 }
 
+size_t utf8_first_invalid(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are invalid.
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+std::string utf8_sanitized(const std::string& s) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const std::string rest = s.substr(pos);
+    const size_t bad = utf8_first_invalid(rest);
+    if (bad == std::string::npos) {
+      out += rest;
+      break;
+    }
+    out += rest.substr(0, bad);
+    out += "\xEF\xBF\xBD";  // U+FFFD
+    pos += bad + 1;
+  }
+  return out;
+}
+
 nlohmann::json infer_options_to_json(const InferOptions& o) {
   nlohmann::json j = nlohmann::json::object();
-  j["model"] = o.model_path;
-  j["prompt"] = o.prompt;
-  j["prompt-file"] = o.prompt_file;
+  j["model"] = utf8_sanitized(o.model_path);
+  j["prompt"] = utf8_sanitized(o.prompt);
+  j["prompt-file"] = utf8_sanitized(o.prompt_file);
   j["max-tokens"] = o.max_tokens;
   j["threads"] = o.n_threads;
   j["seed"] = o.seed;
@@ -356,7 +415,7 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   j["ignore-eos"] = o.ignore_eos;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;
   j["mode"] = gen_mode_name(o.mode);
-  j["dump-logits"] = o.dump_dir;
+  j["dump-logits"] = utf8_sanitized(o.dump_dir);
   j["dump-span"] = o.dump_span ? nlohmann::json(std::to_string(o.dump_span->start) + ":" +
                                                 std::to_string(o.dump_span->count))
                                : nlohmann::json(nullptr);

@@ -79,6 +79,13 @@ uint64_t parse_seed_value(const std::string& text, const std::string& what);
 bool parse_kv_aligned_value(const std::string& text, const std::string& what);
 DumpSpan parse_dump_span(const std::string& text);
 
+// Byte offset of the first invalid UTF-8 sequence in `s` (strict: no overlongs, surrogates or
+// code points past U+10FFFF), or npos if it is all valid.
+size_t utf8_first_invalid(const std::string& s);
+// `s` with every invalid byte replaced by U+FFFD: user text (paths are bytes on Linux) that must
+// go into JSON.
+std::string utf8_sanitized(const std::string& s);
+
 // The default model is looked for relative to the current directory, then relative to the
 // directories above the running binary (so `greta_infer` works from the repository root and from
 // any build directory). An explicit --model is used as given.
