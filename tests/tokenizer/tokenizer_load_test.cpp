@@ -27,6 +27,8 @@ struct VocabSpec {
   bool with_merges = false;
   std::string pre;
   int64_t bos = 1;
+  int add_bos = -1;  // -1: key absent
+  bool add_space_prefix = true;
 };
 
 VocabSpec bpe_spec() {
@@ -53,6 +55,8 @@ std::unique_ptr<Tokenizer> load(const VocabSpec& s, std::unique_ptr<gguf::GgufFi
   if (s.with_types) w.add_array_i32("tokenizer.ggml.token_type", s.types);
   if (s.with_merges) w.add_string_array("tokenizer.ggml.merges", s.merges);
   w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(s.bos));
+  if (s.add_bos >= 0) w.add_bool("tokenizer.ggml.add_bos_token", s.add_bos == 1);
+  if (!s.add_space_prefix) w.add_bool("tokenizer.ggml.add_space_prefix", false);
   const std::vector<uint8_t> bytes = w.to_bytes();
   auto file = gguf::GgufFile::from_bytes(bytes.data(), bytes.size(), "vocab.gguf");
   auto tok = Tokenizer::from_gguf(*file);
@@ -185,6 +189,28 @@ TEST(SpecialPartition, LongestTokenFirstThenLeftToRight) {
   const auto plain = tok->encode("a<ctl>b", false, false);
   EXPECT_EQ(std::count(plain.begin(), plain.end(), 7), 0);
   EXPECT_EQ(tok->decode(tok->encode("xabcdx", false, false), false), "xabcdx");
+}
+
+TEST(TokenizerLoad, SpecialTokenDefaultsAndOverrides) {
+  VocabSpec llama3 = bpe_spec();
+  llama3.pre = "llama-bpe";  // the Llama-3 family adds BOS by default, as in llama.cpp
+  EXPECT_TRUE(load(llama3)->add_bos());
+  EXPECT_EQ(load(llama3)->encode("ab", true, false), (std::vector<TokenId>{5, 2}));
+  llama3.add_bos = 0;
+  EXPECT_FALSE(load(llama3)->add_bos());
+  VocabSpec spm;
+  spm.add_bos = 0;
+  EXPECT_EQ(load(spm)->encode("ab", true, false), (std::vector<TokenId>{7}));
+  spm.add_space_prefix = false;
+  EXPECT_EQ(load(spm)->encode("ab", true, false), (std::vector<TokenId>{5}));
+  auto tok = load(VocabSpec{});
+  EXPECT_EQ(tok->eos(), 2);  // SPM default when eos_token_id is absent
+  EXPECT_TRUE(tok->is_eog(2));
+  EXPECT_FALSE(tok->is_eog(1));
+  // "<|endoftext|>" is an end-of-generation text; BPE has no default EOS in a 6-token vocab.
+  auto bpe = load(bpe_spec());
+  EXPECT_TRUE(bpe->is_eog(5));
+  EXPECT_EQ(bpe->eos(), -1);
 }
 
 TEST(TokenizerLoad, OutOfRangeIdsAreErrorsNotCrashes) {
