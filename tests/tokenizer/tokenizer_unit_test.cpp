@@ -50,6 +50,24 @@ TEST(PreTokenizer, SurrogatesDoNotBreakMatching) {
   EXPECT_EQ(split("gpt-2", "a\xED\xA0\x80!b"), (Words{"a", "\xED\xA0\x80!", "b"}));
 }
 
+TEST(PreTokenizer, EverySupportedNameCompilesAndSplits) {
+  for (const char* name : {"", "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral",
+                           "midm-2.0", "lfm2", "dbrx", "smaug-bpe", "deepseek-llm", "deepseek-coder", "falcon",
+                           "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "gpt-2",
+                           "phi-2", "mpt", "olmo", "jais", "jina-es", "jina-de", "gigachat", "jina-v1-en",
+                           "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "qwen2", "deepseek-r1-qwen", "megrez",
+                           "stablelm2", "gpt-4o", "llama4", "poro-chat", "bloom", "gpt3-finnish"}) {
+    const std::string text = "Hello, World! It's 2024.\n\n  \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80 x";
+    std::string joined;
+    for (const std::string& w : split(name, text)) joined += w;
+    EXPECT_EQ(joined, text) << name;  // the pieces always cover the text exactly
+  }
+}
+
+TEST(PreTokenizer, Gpt4oCaseSplits) {
+  EXPECT_EQ(split("gpt-4o", "HelloWorld I'M"), (Words{"Hello", "World", " I'M"}));
+}
+
 TEST(PreTokenizer, UnknownNameIsAnError) {
   try {
     PreTokenizer::create("bogus");
