@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu_check}
 mkdir -p "$OUT"
 B=build-cuda
+export GRETA_SOURCE_DIR="$PWD"
 log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
 
 log "probe $(date -u +%FT%TZ)"

@@ -96,7 +96,7 @@ std::vector<TokenId> parse_ids(const std::string& s) {
 
 TEST(CudaAcceptance, Stories260KGreedy256FromBos) {
   GRETA_REQUIRE_GPU();
-  std::ifstream f(std::string(GRETA_TEST_DATA) + "/model/stories260K.greedy256.txt");
+  std::ifstream f(source_dir() + "/tests/data/model/stories260K.greedy256.txt");
   ASSERT_TRUE(f.good());
   std::string line, ids_line;
   while (std::getline(f, line)) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -22,7 +23,13 @@
 
 namespace greta::cuda_test {
 
-inline std::string shipped_model(const char* name) { return std::string(GRETA_SOURCE_DIR) + "/models/" + name; }
+// The source tree: $GRETA_SOURCE_DIR when set (binaries built on one machine and run on
+// another, scripts/gpu_check.sh), else the configure-time path.
+inline std::string source_dir() {
+  const char* env = std::getenv("GRETA_SOURCE_DIR");
+  return env != nullptr && *env != 0 ? env : GRETA_SOURCE_DIR;
+}
+inline std::string shipped_model(const char* name) { return source_dir() + "/models/" + name; }
 
 // Loaded once per test binary.
 inline const LoadedModel& cached_model(const std::string& path) {

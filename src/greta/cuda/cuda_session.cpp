@@ -65,19 +65,25 @@ GpuMatrix upload_matrix(const cpu::WeightMatrix& w, const char* name) {
   GpuMatrix g;
   g.m.rows = w.rows;
   g.m.cols = w.cols;
-  if (w.cols % 32 != 0) {
+  if (w.cols % 4 != 0) {
     fail(std::string("tensor ") + name + ": " + std::to_string(w.cols) +
-         " columns is not a multiple of 32, which the CUDA backend requires");
+         " columns is not a multiple of 4, which the CUDA backend requires");
   }
   const int64_t nb = w.cols / 32;
+  g.m.ld = (w.cols + 7) / 8 * 8;
   switch (w.type) {
     case TensorType::F32:
     case TensorType::F16:
-    case TensorType::BF16:
+    case TensorType::BF16: {
       g.m.type = w.type == TensorType::F32 ? DevWeightType::F32
                  : w.type == TensorType::F16 ? DevWeightType::F16 : DevWeightType::BF16;
-      g.data = upload(w.data, static_cast<size_t>(w.rows * w.row_bytes));
+      // Rows padded to 8 elements so that every 8-element group load is 16-byte aligned.
+      const int64_t esize = w.type == TensorType::F32 ? 4 : 2;
+      std::vector<uint8_t> padded(static_cast<size_t>(w.rows * g.m.ld * esize), 0);
+      for (int64_t r = 0; r < w.rows; ++r) std::memcpy(&padded[r * g.m.ld * esize], w.data + r * w.row_bytes, w.cols * esize);
+      g.data = upload(padded.data(), padded.size());
       break;
+    }
     case TensorType::Q8_0:
     case TensorType::Q4_0: {
       // Split ggml's blocks into quants and f32 scales so that every lane load is aligned.
@@ -109,6 +115,7 @@ GpuMatrix upload_matrix(const cpu::WeightMatrix& w, const char* name) {
       std::vector<float> f(static_cast<size_t>(w.rows * w.cols));
       for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w.type, w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
       g.m.type = DevWeightType::F32;
+      g.m.ld = w.cols;  // block types have cols % 32 == 0
       g.data = upload(f.data(), f.size() * sizeof(float));
       break;
     }
@@ -146,10 +153,10 @@ std::string device_description() {
   if (n == 0) return "no CUDA device";
   cudaDeviceProp p{};
   if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "CUDA device 0 (properties unavailable)";
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor, p.multiProcessorCount,
-                static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
-  return buf;
+  char gib[32];
+  std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
+         std::to_string(p.multiProcessorCount) + " SMs, " + gib + " GiB)";
 }
 
 struct LayerGpu {

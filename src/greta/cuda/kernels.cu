@@ -46,15 +46,15 @@ __device__ __forceinline__ float warp_max(float v) {
 // Decodes the 8 weights of group g (elements 8g .. 8g+7) of row n. Returns the block scale for
 // quantized types (1 for float types, whose w are the values themselves).
 template <int T>
-__device__ __forceinline__ float load_group(const void* data, const float* scales, int64_t n, int64_t K, int64_t g,
-                                            float w[8]) {
+__device__ __forceinline__ float load_group(const void* data, const float* scales, int64_t n, int64_t K, int64_t ld,
+                                            int64_t g, float w[8]) {
   if constexpr (T == static_cast<int>(DevWeightType::F32)) {
-    const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(data) + n * K) + 2 * g;
+    const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(data) + n * ld) + 2 * g;
     const float4 a = p[0], b = p[1];
     w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
     return 1.0f;
   } else if constexpr (T == static_cast<int>(DevWeightType::F16) || T == static_cast<int>(DevWeightType::BF16)) {
-    const uint4 u = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(data) + n * K)[g];
+    const uint4 u = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(data) + n * ld)[g];
     const uint32_t parts[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -91,8 +91,8 @@ __device__ __forceinline__ float load_group(const void* data, const float* scale
 }
 
 template <int T>
-__global__ void matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, const float* x, int64_t ldx,
-                              int64_t M, float* y, int64_t ldy) {
+__global__ void matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, int64_t ld, const float* x,
+                              int64_t ldx, int64_t M, float* y, int64_t ldy) {
   const int lane = threadIdx.x % kWarp;
   const int64_t n = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + threadIdx.x / kWarp;
   if (n >= N) return;  // the whole warp leaves together
@@ -105,7 +105,7 @@ __global__ void matmul_kernel(const void* data, const float* scales, int64_t N, 
   const int64_t n_groups = K / 8;
   for (int64_t g = lane; g < n_groups; g += kWarp) {
     float w[8];
-    const float d = load_group<T>(data, scales, n, K, g, w);
+    const float d = load_group<T>(data, scales, n, K, ld, g, w);
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
       if (r < mr) {
@@ -122,6 +122,20 @@ __global__ void matmul_kernel(const void* data, const float* scales, int64_t N, 
 #pragma unroll
           for (int i = 0; i < 8; ++i) acc[r] = __fmaf_rn(w[i], xv[i], acc[r]);
         }
+      }
+    }
+  }
+  if constexpr (!kQuant) {
+    // Float types allow K % 8 == 4: lane l < 4 takes tail element 8 * (K / 8) + l last.
+    const int64_t k = n_groups * 8 + lane;
+    if (k < K) {
+      float wk;
+      if constexpr (T == static_cast<int>(DevWeightType::F32)) wk = static_cast<const float*>(data)[n * ld + k];
+      else if constexpr (T == static_cast<int>(DevWeightType::F16)) wk = f16_bits_to_f32(static_cast<const uint16_t*>(data)[n * ld + k]);
+      else wk = bf16_bits_to_f32(static_cast<const uint16_t*>(data)[n * ld + k]);
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        if (r < mr) acc[r] = __fmaf_rn(wk, x[(m0 + r) * ldx + k], acc[r]);
       }
     }
   }
@@ -287,11 +301,11 @@ void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, f
   if (m <= 0) return;
   const dim3 grid(blocks_for(w.rows, kBlock / kWarp), static_cast<unsigned>((m + kRowsPerWarp - 1) / kRowsPerWarp));
   switch (w.type) {
-    case DevWeightType::F32: matmul_kernel<0><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, x, ldx, m, y, ldy); break;
-    case DevWeightType::F16: matmul_kernel<1><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, x, ldx, m, y, ldy); break;
-    case DevWeightType::BF16: matmul_kernel<2><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q8_0: matmul_kernel<3><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q4_0: matmul_kernel<4><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, x, ldx, m, y, ldy); break;
+    case DevWeightType::F32: matmul_kernel<0><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::F16: matmul_kernel<1><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::BF16: matmul_kernel<2><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::Q8_0: matmul_kernel<3><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::Q4_0: matmul_kernel<4><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
   }
   check_last_launch("matmul");
 }

@@ -18,20 +18,22 @@ enum class DevKvType : int { F32 = 0, F16 = 1, BF16 = 2 };
 
 inline constexpr int kDevTile = 32;  // KV positions per attention tile (absolute boundaries)
 
-// A weight matrix [rows N, cols K]. F32/F16/BF16: `data` is [N, K] in that type. Q8_0: `data`
+// A weight matrix [rows N, cols K]. F32/F16/BF16: `data` is [N, ld] in that type. Q8_0: `data`
 // is the int8 quants [N, K] and `scales` [N, K/32] f32 (the fp16 block scales, widened). Q4_0:
 // `data` is [N, K/32, 16] bytes (ggml's nibble order) and `scales` [N, K/32] f32.
 struct DevMatrix {
   DevWeightType type = DevWeightType::F32;
   int64_t rows = 0;
-  int64_t cols = 0;  // a multiple of 32
+  int64_t cols = 0;  // float types: a multiple of 4; Q8_0/Q4_0: a multiple of 32
+  int64_t ld = 0;    // float types: elements per stored row (cols rounded up to 8, zero padded)
   const void* data = nullptr;
   const float* scales = nullptr;
 };
 
 // y[m, n] = sum_k W[n, k] x[m, k]. x: [m, w.cols] f32 stride ldx; y: [m, w.rows] stride ldy.
 // One warp per (n, group of 8 rows); lane l owns the 8-element groups l, l+32, ... of K in
-// ascending order; a fixed xor-shuffle tree sums the 32 lane partials.
+// ascending order (then, for float types with K % 8 == 4, tail element 8 * (K / 8) + l); a
+// fixed xor-shuffle tree sums the 32 lane partials.
 void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy);
 
 // y[r, :] = x[r, :] * (1 / sqrt(mean(x[r, :]^2) + eps)) * w. x, y: [n_rows, n] stride ld.
