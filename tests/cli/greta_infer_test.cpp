@@ -135,7 +135,7 @@ TEST_F(GretaInfer, MissingModelAndDirectoryAsModelExitOne) {
 
 TEST_F(GretaInfer, GreedyContinuationMatchesTheReference) {
   for (const char* mode : {"prefill", "decode"}) {
-    for (const char* threads : {"1", "2"}) {
+    for (const char* threads : {"1", mode[0] == 'p' ? "2" : "3"}) {
       const CliResult r = infer({"-m", kModel, "-p", kPrompt, "--temp", "0", "--dtype", "f32", "-n",
                                  "16", "--mode", mode, "-t", threads, "-s", "1"});
       EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -165,13 +165,20 @@ TEST_F(GretaInfer, DefaultModelIsFoundFromAnyDirectory) {
 
 TEST_F(GretaInfer, SameSeedSameTokensInBothModes) {
   std::string first;
+  nlohmann::json first_ids;
+  int run = 0;
   for (const char* mode : {"prefill", "decode", "prefill"}) {
+    const std::string d = path("d" + std::to_string(run++));
     const CliResult r = infer({"-m", kModel, "-p", kPrompt, "--temp", "0.8", "--seed", "1234",
-                               "-n", "48", "--kv-aligned", "1", "--mode", mode, "-t", "1"});
+                               "-n", "48", "--kv-aligned", "1", "--mode", mode, "-t", "1",
+                               "--dump-logits", d});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_FALSE(r.out.empty());
-    if (first.empty()) first = r.out;
+    const nlohmann::json ids = dump::read_dump(d).metadata["generated_token_ids"];
+    EXPECT_EQ(ids.size(), 48u);
+    if (first.empty()) first = r.out, first_ids = ids;
     EXPECT_EQ(r.out, first) << mode;
+    EXPECT_EQ(ids, first_ids) << mode;
   }
   // The seed from GRETA_SEED is the same seed.
   const CliResult env = infer({"-m", kModel, "-p", kPrompt, "--temp", "0.8", "-n", "48",
