@@ -471,7 +471,8 @@ TEST_F(GretaInfer, PromptFile) {
 }
 
 void expect_clean_stop(const std::string& dir, int sig, int expected_status) {
-  CliRun run{.args = {"-m", kModel, "-p", kPrompt, "-n", "100000", "--ignore-eos", "-c", "4096",
+  // A full run takes seconds (8192 positions), so the signal always lands mid-generation.
+  CliRun run{.args = {"-m", kModel, "-p", kPrompt, "-n", "100000", "--ignore-eos", "-c", "8192",
                       "-t", "1", "-s", "1", "--dump-logits", dir, "--dump-span", "5:2"},
              .signal_after_output = sig};
   const CliResult r = test::run_cli(kBinary, run);
