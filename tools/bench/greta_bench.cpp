@@ -199,6 +199,8 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
       tg_cpu.push_back(n_gen / ((process_cpu_seconds() - c0) / threads));
     }
   }
+  // Peak RSS of the model run itself, before the bandwidth buffer is allocated.
+  const double rss = peak_rss_mib();
   ThreadPool pool(threads);
   const Limits lim = measure_limits(pool);
   const double limit_tps = lim.bandwidth_gb_s * 1e9 / static_cast<double>(st.weight_bytes_per_token);
@@ -209,7 +211,6 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   // Matmul FLOPs per token: 2 x the parameters other than the embedding table (attention excluded).
   const double flop_per_token = 2.0 * static_cast<double>(st.n_params - int64_t{st.n_vocab} * st.n_embd);
   const double pp_gflops = spp.median * flop_per_token / 1e9;
-  const double rss = peak_rss_mib();
 
   if (json) {
     nlohmann::json j = {{"model", path},

@@ -14,7 +14,7 @@
 namespace greta::cpu {
 
 struct BandwidthOptions {
-  int64_t buffer_bytes = int64_t{1} << 30;  // 1 GiB: ~30x the L3 of this machine kind
+  int64_t buffer_bytes = int64_t{512} << 20;  // 512 MiB: 16x the L3 of this machine kind
   int reps = 5;                             // the median pass is reported
 };
 
