@@ -121,9 +121,11 @@ TEST(CudaAcceptance, Stories260KGreedy256FromBos) {
 
 class CudaVsCpu : public testing::TestWithParam<std::tuple<const char*, KvDtype>> {};
 
-// The GPU and CPU backends reduce in different orders (and the CPU quantizes activations to 8
-// bits for Q8_0 weights), so they agree to a tolerance, not bitwise: max |d| <= 1% of the largest
-// |logit| and the same argmax on at least 95% of positions.
+// The GPU and CPU backends reduce in different orders, so they agree to a tolerance, not
+// bitwise. F32 weights: max |d| <= 1e-3 of the largest |logit|. Q8_0 weights: the CPU rounds
+// activations to 8 bits where it has integer dot products (AVX-512 VNNI, as ggml does) and the
+// GPU keeps them f32, so the bound is that rounding's: 3% (the CPU acceptance test allows 0.5
+// against llama.cpp for the same reason). Argmax equal on at least 95% of positions.
 TEST_P(CudaVsCpu, LogitsAgreeWithinTolerance) {
   GRETA_REQUIRE_GPU();
   const auto [name, dtype] = GetParam();
@@ -142,7 +144,8 @@ TEST_P(CudaVsCpu, LogitsAgreeWithinTolerance) {
   for (int32_t i = 0; i < n; ++i) same += argmax(lg.data() + static_cast<int64_t>(i) * V, V) == argmax(lc + static_cast<int64_t>(i) * V, V);
   std::printf("[gpu-vs-cpu] %s kv=%s: max|d| = %.3g (max|logit| %.3g), argmax agree %d/%d\n", name, kv_dtype_name(dtype), d,
               scale, same, n);
-  EXPECT_LE(d, 0.01 * scale);
+  const bool f32_weights = lm.stats.weights_type == "f32";
+  EXPECT_LE(d, (f32_weights ? 1e-3 : 3e-2) * scale);
   EXPECT_GE(same, n * 95 / 100);
 }
 

@@ -103,6 +103,9 @@ __global__ void matmul_kernel(const void* data, const float* scales, int64_t N, 
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = 0.0f;
   const int64_t n_groups = K / 8;
+  // Unrolled so that several weight loads are in flight per lane; the order of the fused
+  // multiply-adds into acc[r] stays g ascending.
+#pragma unroll 4
   for (int64_t g = lane; g < n_groups; g += kWarp) {
     float w[8];
     const float d = load_group<T>(data, scales, n, K, ld, g, w);
