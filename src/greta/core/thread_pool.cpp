@@ -58,7 +58,15 @@ void ThreadPool::run(int64_t n_tasks, const TaskFn& fn) {
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) wake_.notify_all();
   run_share(0);
-  while (pending_.load(std::memory_order_acquire) != 0) GRETA_CPU_RELAX();
+  // Spin briefly, then yield: with more threads than free cores a worker may be descheduled,
+  // and spinning through our whole time slice would only delay it.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < 1024) {
+      GRETA_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   fn_ = nullptr;
 }
 
@@ -67,7 +75,11 @@ void ThreadPool::worker_loop(int thread) {
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < kSpinIterations; ++spin) {
-      GRETA_CPU_RELAX();
+      if (spin < 1024) {
+        GRETA_CPU_RELAX();
+      } else {
+        std::this_thread::yield();  // let a descheduled thread of this job run first
+      }
       g = generation_.load(std::memory_order_acquire);
     }
     if (g == seen) {
