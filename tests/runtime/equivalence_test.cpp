@@ -32,6 +32,16 @@ std::filesystem::path temp_dir() {
   return dir;
 }
 
+// Removes the temporary model files when the test program ends.
+class TempDirCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("greta_equivalence_" + std::to_string(::getpid())), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
+
 // A tiny synthetic llama (2 layers, 4 heads, 2 KV heads, vocab 512, context 512) with every
 // matrix in `type` (dim 256 for the 256-element K-quant blocks, else 64), written once.
 const LoadedModel& synth_model(TensorType type) {
@@ -181,27 +191,46 @@ TEST(KvUnaligned, F32CacheMatchesAlignedAndBf16DriftIsSmall) {
 }
 
 // Greedy generation: prefill of the prompt then decode gives the same ids as feeding the whole
-// prompt one token at a time through decode (issue 4; both kv_aligned modes).
+// prompt one token at a time through decode (issue 4). kv_aligned = 1 (any cache) and
+// kv_aligned = 0 with an f32 cache are the same computation in both ways, so the ids are equal.
+// kv_aligned = 0 with a bf16 cache drifts a little (the prefill reads fresh f32 K/V), so there
+// the ids must agree up to a step where the two ways' top two logits are a near-tie.
 TEST(PrefillThenDecode, SameIdsAsTokenByTokenDecode) {
+  struct Mode { bool aligned; KvDtype dt; };
   for (const char* name : {"stories260K.gguf", "TinyStories-656K-Q8_0.gguf"}) {
     const LoadedModel& lm = cached_model(test::shipped_model(name));
     const std::vector<TokenId> prompt = lm.tokenizer->encode("Lily and Tom went to the park. They", true, false);
-    for (bool aligned : {false, true}) {
+    for (const Mode m : {Mode{true, KvDtype::BF16}, Mode{false, KvDtype::F32}, Mode{false, KvDtype::BF16}}) {
       std::vector<TokenId> ids[2];
+      std::vector<float> margin[2];
       for (int way = 0; way < 2; ++way) {
-        Session s(lm, {.n_ctx = 256, .kv_dtype = KvDtype::BF16, .kv_aligned = aligned, .n_threads = 2});
+        Session s(lm, {.n_ctx = 256, .kv_dtype = m.dt, .kv_aligned = m.aligned, .n_threads = 1});
         const float* l = nullptr;
         if (way == 0) {
           l = s.prefill(prompt, false);
         } else {
           for (TokenId t : prompt) l = s.decode(t);
         }
-        for (int i = 0; i < 64; ++i) {
+        for (int i = 0; i < 48; ++i) {
+          std::vector<float> sorted(l, l + s.n_vocab());
+          std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+          margin[way].push_back(sorted[0] - sorted[1]);
           ids[way].push_back(test::argmax(l, s.n_vocab()));
           l = s.decode(ids[way].back());
         }
       }
-      EXPECT_EQ(ids[0], ids[1]) << name << " kv_aligned " << aligned;
+      const std::string where = std::string(name) + " kv_aligned " + std::to_string(m.aligned) + " " + kv_dtype_name(m.dt);
+      if (m.aligned || m.dt == KvDtype::F32) {
+        EXPECT_EQ(ids[0], ids[1]) << where;
+        continue;
+      }
+      const auto diff = std::mismatch(ids[0].begin(), ids[0].end(), ids[1].begin());
+      if (diff.first != ids[0].end()) {
+        const size_t i = static_cast<size_t>(diff.first - ids[0].begin());
+        EXPECT_LT(std::min(margin[0][i], margin[1][i]), 0.1f) << where << ": ids differ at step " << i;
+        std::printf("%s: ids equal for %zu steps, then a near-tie (margin %.3g)\n", where.c_str(), i,
+                    std::min(margin[0][i], margin[1][i]));
+      }
     }
   }
 }

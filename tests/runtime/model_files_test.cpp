@@ -29,6 +29,16 @@ std::filesystem::path temp_dir() {
   return dir;
 }
 
+// Removes the temporary model files when the test program ends.
+class TempDirCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("greta_model_files_" + std::to_string(::getpid())), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
+
 // A tiny synthetic llama in F32 (the base every variant below is derived from).
 const gguf::GgufFile& base_file() {
   static std::unique_ptr<gguf::GgufFile> f = [] {
