@@ -55,11 +55,12 @@ double peak_rss_mib() {
 
 struct Limits {
   double bandwidth_gb_s = 0;
+  double bandwidth_per_cpu_gb_s = 0;  // over each thread's CPU time
   double fma_peak_gflops = 0;
 };
 Limits measure_limits(greta::ThreadPool& pool) {
   Limits l;
-  l.bandwidth_gb_s = greta::cpu::measure_read_bandwidth(pool);
+  l.bandwidth_gb_s = greta::cpu::measure_read_bandwidth(pool, {}, &l.bandwidth_per_cpu_gb_s);
   l.fma_peak_gflops = greta::cpu::measure_fma_peak_gflops(pool);
   return l;
 }
@@ -125,7 +126,9 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
                         {"us_max", s.max * 1e6}, {"weight_gb_s", gb_s}, {"bandwidth_gb_s", lim.bandwidth_gb_s},
                         {"fraction_of_bandwidth", gb_s / lim.bandwidth_gb_s}, {"gflops", gflops},
                         {"fma_peak_gflops", lim.fma_peak_gflops}, {"fraction_of_fma_peak", gflops / lim.fma_peak_gflops},
-                        {"gflops_per_cpu_time", gflops_cpu}, {"fraction_of_fma_peak_cpu_time", gflops_cpu / lim.fma_peak_gflops},
+                        {"gflops_per_cpu_time", gflops_cpu},
+                        {"weight_gb_s_per_cpu_time", static_cast<double>(mat_bytes) / cpu_s / 1e9 * threads},
+                        {"bandwidth_gb_s_per_cpu_time", lim.bandwidth_per_cpu_gb_s}, {"fraction_of_fma_peak_cpu_time", gflops_cpu / lim.fma_peak_gflops},
                         {"simd_target", cpu::bandwidth_simd_target()}};
     std::cout << j.dump() << "\n";
   } else {
@@ -136,7 +139,9 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
                 lim.bandwidth_gb_s);
     std::printf("  compute    %.1f GFLOP/s = %.0f%% of f32 FMA peak %.1f GFLOP/s\n", gflops,
                 100 * gflops / lim.fma_peak_gflops, lim.fma_peak_gflops);
-    std::printf("  cpu time   %.1f GB/s of weights per CPU-second\n", static_cast<double>(mat_bytes) / cpu_s / 1e9);
+    const double wgb_cpu = static_cast<double>(mat_bytes) / cpu_s / 1e9 * threads;
+    std::printf("  cpu time   %.1f GB/s of weights per CPU-second of the %d threads = %.0f%% of read bandwidth %.1f GB/s"
+                " per CPU-second\n", wgb_cpu, threads, 100 * wgb_cpu / lim.bandwidth_per_cpu_gb_s, lim.bandwidth_per_cpu_gb_s);
     std::printf("  cpu time   %.1f GFLOP/s per CPU-second = %.0f%% of the peak (%.0f%% of wall time on CPU)\n",
                 gflops_cpu, 100 * gflops_cpu / lim.fma_peak_gflops, 100 * cpu_s / s.median);
   }
@@ -224,6 +229,7 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                         {"pp", {{"n_tokens", n_prompt}, {"tokens_per_s", spp.median}, {"min", spp.min}, {"max", spp.max}}},
                         {"tg", {{"n_tokens", n_gen}, {"tokens_per_s", stg.median}, {"min", stg.min}, {"max", stg.max}}},
                         {"bandwidth_gb_s", lim.bandwidth_gb_s},
+                        {"bandwidth_gb_s_per_cpu_time", lim.bandwidth_per_cpu_gb_s},
                         {"weight_bytes_per_token", st.weight_bytes_per_token},
                         {"decode_limit_tokens_per_s", limit_tps},
                         {"decode_fraction_of_limit", stg.median / limit_tps},

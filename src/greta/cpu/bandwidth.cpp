@@ -97,7 +97,7 @@ double median(std::vector<double> v) {
 }
 }  // namespace
 
-double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options) {
+double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options, double* per_cpu_gb_s) {
   const int T = pool.n_threads();
   const int64_t slice = (options.buffer_bytes / T) / 4096 * 4096;
   GRETA_ASSERT(slice > 0);
@@ -110,14 +110,25 @@ double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options)
     slices[t] = p;
   });
   std::vector<uint64_t> sink(static_cast<size_t>(T) * 8, 0);
-  std::vector<double> rates;
+  std::vector<double> rates, cpu_rates;
   for (int rep = 0; rep < options.reps + 1; ++rep) {  // the first pass warms up
+    std::vector<double> cpu(static_cast<size_t>(T), 0.0);
     const auto t0 = std::chrono::steady_clock::now();
-    pool.run(T, [&](int64_t t, int) { sink[t * 8] ^= HWY_DYNAMIC_DISPATCH(StreamRead)(slices[t], slice); });
+    pool.run(T, [&](int64_t t, int) {
+      const double c0 = thread_cpu_seconds();
+      sink[t * 8] ^= HWY_DYNAMIC_DISPATCH(StreamRead)(slices[t], slice);
+      cpu[t] = thread_cpu_seconds() - c0;
+    });
     const double s = seconds_since(t0);
-    if (rep > 0) rates.push_back(static_cast<double>(slice) * T / s / 1e9);
+    if (rep > 0) {
+      rates.push_back(static_cast<double>(slice) * T / s / 1e9);
+      double r = 0;
+      for (double c : cpu) r += static_cast<double>(slice) / c / 1e9;
+      cpu_rates.push_back(r);
+    }
   }
   for (auto* p : slices) std::free(p);
+  if (per_cpu_gb_s) *per_cpu_gb_s = median(cpu_rates);
   return median(rates);
 }
 

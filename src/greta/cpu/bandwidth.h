@@ -18,8 +18,10 @@ struct BandwidthOptions {
   int reps = 5;                             // the median pass is reported
 };
 
-// Streaming-read bandwidth in GB/s (1e9 bytes/s) with pool.n_threads() threads.
-double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options = {});
+// Streaming-read bandwidth in GB/s (1e9 bytes/s) with pool.n_threads() threads (wall time).
+// If per_cpu_gb_s is given, it receives the same over each thread's CPU time, summed over the
+// threads (robust to time slices lost to other processes on a shared machine).
+double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options = {}, double* per_cpu_gb_s = nullptr);
 
 // Peak f32 FLOP/s (2 per lane per FMA) in GFLOP/s of pool.n_threads() cores, for the
 // dispatched SIMD target; median of `reps` passes of ~`seconds` each. Each thread's rate is
