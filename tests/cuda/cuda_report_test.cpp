@@ -97,10 +97,15 @@ TEST(CudaReport, Table) {
   std::printf("\ndevice: %s\n", cuda::device_description().c_str());
   std::printf("| model | weights | kv | prefill==decode | max|d| vs CPU | pp tok/s | tg tok/s | tg weight GB/s | %% of 3.35 TB/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  // GRETA_CUDA_REPORT_ONLY: a substring of the model file names to keep (profiling runs), and
+  // then the f32 cache only.
+  const char* only = std::getenv("GRETA_CUDA_REPORT_ONLY");
   for (const M& m : models) {
+    if (only != nullptr && m.path.find(only) == std::string::npos) continue;
     const LoadedModel& lm = cached_model(m.path);
     const std::string base = m.path.substr(m.path.find_last_of('/') + 1);
     for (KvDtype dt : {KvDtype::F32, KvDtype::F16, KvDtype::BF16}) {
+      if (only != nullptr && dt != KvDtype::F32) continue;
       const Row r = measure(lm, dt, m.n_pp, m.n_tg, m.n_cmp);
       const double gbs = r.tg * static_cast<double>(lm.stats.weight_bytes_per_token) / 1e9;
       std::printf("| %s | %s | %s | %s | %.3g | %.0f (pp%d) | %.0f (tg%d) | %.0f | %.1f%% |\n", base.c_str(),

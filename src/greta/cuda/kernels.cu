@@ -90,18 +90,20 @@ __device__ __forceinline__ float load_group(const void* data, const float* scale
   }
 }
 
-template <int T>
-__global__ void matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, int64_t ld, const float* x,
+// R: activation rows per warp (8 for batches, 1 for decode). R only decides which rows share a
+// read of the weight row; the operations producing y[m, n] are the same for every R.
+template <int T, int R>
+__global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, int64_t ld, const float* x,
                               int64_t ldx, int64_t M, float* y, int64_t ldy) {
   const int lane = threadIdx.x % kWarp;
   const int64_t n = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + threadIdx.x / kWarp;
   if (n >= N) return;  // the whole warp leaves together
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kRowsPerWarp;
-  const int mr = static_cast<int>(M - m0 < kRowsPerWarp ? M - m0 : kRowsPerWarp);
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * R;
+  const int mr = static_cast<int>(M - m0 < R ? M - m0 : R);
   constexpr bool kQuant = T == static_cast<int>(DevWeightType::Q8_0) || T == static_cast<int>(DevWeightType::Q4_0);
-  float acc[kRowsPerWarp];
+  float acc[R];
 #pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = 0.0f;
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
   const int64_t n_groups = K / 8;
   // Unrolled so that several weight loads are in flight per lane; the order of the fused
   // multiply-adds into acc[r] stays g ascending.
@@ -110,7 +112,7 @@ __global__ void matmul_kernel(const void* data, const float* scales, int64_t N, 
     float w[8];
     const float d = load_group<T>(data, scales, n, K, ld, g, w);
 #pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
+    for (int r = 0; r < R; ++r) {
       if (r < mr) {
         const float4* xp = reinterpret_cast<const float4*>(x + (m0 + r) * ldx) + 2 * g;
         const float4 a = xp[0], b = xp[1];
@@ -137,13 +139,13 @@ __global__ void matmul_kernel(const void* data, const float* scales, int64_t N, 
       else if constexpr (T == static_cast<int>(DevWeightType::F16)) wk = f16_bits_to_f32(static_cast<const uint16_t*>(data)[n * ld + k]);
       else wk = bf16_bits_to_f32(static_cast<const uint16_t*>(data)[n * ld + k]);
 #pragma unroll
-      for (int r = 0; r < kRowsPerWarp; ++r) {
+      for (int r = 0; r < R; ++r) {
         if (r < mr) acc[r] = __fmaf_rn(wk, x[(m0 + r) * ldx + k], acc[r]);
       }
     }
   }
 #pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) {
+  for (int r = 0; r < R; ++r) {
     const float s = warp_sum(acc[r]);
     if (lane == 0 && r < mr) y[(m0 + r) * ldy + n] = s;
   }
@@ -151,18 +153,33 @@ __global__ void matmul_kernel(const void* data, const float* scales, int64_t N, 
 
 // ---- elementwise and per-row kernels ----
 
-__global__ void rms_norm_kernel(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, int64_t ld,
-                                float eps) {
-  const int lane = threadIdx.x % kWarp;
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + threadIdx.x / kWarp;
-  if (r >= n_rows) return;
+// One block of kNormThreads per row: thread t sums elements t, t + kNormThreads, ... in
+// ascending order; each warp's 32 sums go through the shuffle tree, then warp 0 sums the 8 warp
+// sums through a tree of its own -- the same order for every row of length n.
+constexpr int kNormThreads = 256;
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, const float* w, float* y, int64_t n,
+                                                                int64_t ld, float eps) {
+  __shared__ float warp_sums[kNormThreads / kWarp];
+  __shared__ float row_scale;
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int64_t r = blockIdx.x;
   const float* xr = x + r * ld;
   float s = 0.0f;
-  for (int64_t i = lane; i < n; i += kWarp) s = __fmaf_rn(xr[i], xr[i], s);
+#pragma unroll 4
+  for (int64_t i = threadIdx.x; i < n; i += kNormThreads) s = __fmaf_rn(xr[i], xr[i], s);
   s = warp_sum(s);
-  const float scale = 1.0f / sqrtf(s / static_cast<float>(n) + eps);
+  if (lane == 0) warp_sums[warp] = s;
+  __syncthreads();
+  if (warp == 0) {
+    float t = lane < kNormThreads / kWarp ? warp_sums[lane] : 0.0f;
+#pragma unroll
+    for (int off = (kNormThreads / kWarp) / 2; off >= 1; off >>= 1) t += GRETA_SHFL_XOR(t, off);
+    if (lane == 0) row_scale = 1.0f / sqrtf(t / static_cast<float>(n) + eps);
+  }
+  __syncthreads();
+  const float scale = row_scale;
   float* yr = y + r * ld;
-  for (int64_t i = lane; i < n; i += kWarp) yr[i] = xr[i] * scale * w[i];
+  for (int64_t i = threadIdx.x; i < n; i += kNormThreads) yr[i] = xr[i] * scale * w[i];
 }
 
 __global__ void add_bias_kernel(float* y, const float* b, int64_t total, int64_t n) {
@@ -262,6 +279,7 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
     if (valid) {
       const int64_t kb = ((hk * kv.n_tiles + t) * hd) * kDevTile + lane;
       float dot = 0.0f;
+#pragma unroll 8
       for (int d = 0; d < hd; ++d) dot = __fmaf_rn(qs[d], kv_load<KT>(kv.k, kb + static_cast<int64_t>(d) * kDevTile), dot);
       s = dot * scale;
     }
@@ -274,6 +292,7 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
     for (int i = 0; i < kAcc; ++i) acc[i] = acc[i] * alpha;
     const int jn = pos - t * kDevTile + 1 < kDevTile ? pos - t * kDevTile + 1 : kDevTile;
     const int64_t vb = (hk * kv.n_tiles * int64_t{kDevTile} + static_cast<int64_t>(t) * kDevTile) * hd;
+#pragma unroll 8
     for (int j = 0; j < jn; ++j) {
       const float pj = GRETA_SHFL(pr, j);
 #pragma unroll
@@ -300,21 +319,31 @@ void check_last_launch(const char* what) {
   if (e != cudaSuccess) fail(std::string("CUDA kernel ") + what + " failed: " + cudaGetErrorString(e));
 }
 
-void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
-  if (m <= 0) return;
-  const dim3 grid(blocks_for(w.rows, kBlock / kWarp), static_cast<unsigned>((m + kRowsPerWarp - 1) / kRowsPerWarp));
+template <int R>
+void launch_matmul_rows(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
+  const dim3 grid(blocks_for(w.rows, kBlock / kWarp), static_cast<unsigned>((m + R - 1) / R));
   switch (w.type) {
-    case DevWeightType::F32: matmul_kernel<0><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::F16: matmul_kernel<1><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::BF16: matmul_kernel<2><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q8_0: matmul_kernel<3><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q4_0: matmul_kernel<4><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
   }
   check_last_launch("matmul");
 }
 
+void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
+  if (m <= 0) return;
+  if (m == 1) {
+    launch_matmul_rows<1>(w, x, ldx, m, y, ldy);
+  } else {
+    launch_matmul_rows<kRowsPerWarp>(w, x, ldx, m, y, ldy);
+  }
+}
+
 void launch_rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, int64_t ld, float eps) {
-  rms_norm_kernel<<<blocks_for(n_rows, kBlock / kWarp), kBlock>>>(x, w, y, n_rows, n, ld, eps);
+  if (n_rows <= 0) return;
+  rms_norm_kernel<<<static_cast<unsigned>(n_rows), kNormThreads>>>(x, w, y, n, ld, eps);
   check_last_launch("rms_norm");
 }
 
