@@ -235,5 +235,49 @@ TEST(PrefillThenDecode, SameIdsAsTokenByTokenDecode) {
   }
 }
 
+// Named intermediates: the last position's rows of every traced tensor, per mode. Under
+// kv_aligned they are all bit-identical; at kv_aligned 0 with a bf16 cache the first divergence
+// is the attention output of layer 0 (fresh f32 K/V in prefill vs the rounded cache in decode).
+std::vector<std::pair<std::string, std::vector<float>>> trace_last_row(const LoadedModel& lm, const SessionOptions& opt,
+                                                                       const std::vector<TokenId>& prompt,
+                                                                       bool decode_last) {
+  Session s(lm, opt);
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  bool on = false;
+  s.set_trace([&](const char* name, int layer, const float* data, int64_t n_rows, int64_t cols) {
+    if (!on) return;
+    const float* last = data + (n_rows - 1) * cols;
+    rows.emplace_back(std::string(name) + "." + std::to_string(layer), std::vector<float>(last, last + cols));
+  });
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  if (decode_last) {
+    s.prefill(std::span<const TokenId>(prompt.data(), n - 1), false);
+    on = true;
+    s.decode(prompt.back());
+  } else {
+    on = true;
+    s.prefill(prompt, false);
+  }
+  return rows;
+}
+
+TEST(Trace, NamedIntermediatesLocateTheFirstDivergence) {
+  const LoadedModel& lm = cached_model(test::shipped_model("stories260K.gguf"));
+  const auto prompt = make_prompt(40, lm.stats.n_vocab);
+  for (bool aligned : {true, false}) {
+    const SessionOptions opt{.n_ctx = 64, .kv_dtype = KvDtype::BF16, .kv_aligned = aligned, .n_threads = 2};
+    const auto pre = trace_last_row(lm, opt, prompt, false);
+    const auto dec = trace_last_row(lm, opt, prompt, true);
+    ASSERT_EQ(pre.size(), dec.size());
+    ASSERT_EQ(pre.size(), 1u + 5u * 8u + 2u);  // inp_embd, 8 per layer, result_norm, result_output
+    std::string first_diff;
+    for (size_t i = 0; i < pre.size() && first_diff.empty(); ++i) {
+      ASSERT_EQ(pre[i].first, dec[i].first);
+      if (pre[i].second != dec[i].second) first_diff = pre[i].first;
+    }
+    EXPECT_EQ(first_diff, aligned ? "" : "kqv_out.0");
+  }
+}
+
 }  // namespace
 }  // namespace greta

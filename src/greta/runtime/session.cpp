@@ -98,6 +98,7 @@ struct Session::Impl {
   model::ForwardBuffers buf;
   std::vector<float> logits;  // [n_rows, n_vocab]; grows for all_logits prefills only
   int32_t n_past = 0;
+  model::ForwardTrace trace;
 
   void check_token(TokenId t) const {
     if (t < 0 || t >= model.hparams().n_vocab) {
@@ -127,6 +128,8 @@ int32_t Session::n_vocab() const { return impl_->model.hparams().n_vocab; }
 
 void Session::reset() { impl_->n_past = 0; }
 
+void Session::set_trace(Trace trace) { impl_->trace = std::move(trace); }
+
 const float* Session::prefill(std::span<const TokenId> tokens, bool all_logits) {
   Impl& s = *impl_;
   const int64_t n = static_cast<int64_t>(tokens.size());
@@ -151,6 +154,7 @@ const float* Session::prefill(std::span<const TokenId> tokens, bool all_logits) 
     a.pos0 = s.n_past;
     a.logits_first = all_logits ? 0 : (last ? cnt - 1 : cnt);
     a.logits = s.logits.data() + (all_logits ? start * n_vocab : 0);
+    a.trace = s.trace ? &s.trace : nullptr;
     model::forward(s.model, s.buf, s.kv.layers(), a, s.pool);
     s.n_past += cnt;
   }
@@ -171,6 +175,7 @@ const float* Session::decode(TokenId token) {
   a.pos0 = s.n_past;
   a.logits_first = 0;
   a.logits = s.logits.data();
+  a.trace = s.trace ? &s.trace : nullptr;
   model::forward(s.model, s.buf, s.kv.layers(), a, s.pool);
   s.n_past += 1;
   return s.logits.data();

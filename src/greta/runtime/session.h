@@ -10,6 +10,7 @@
 // logits of a position are bit-identical whichever path computed it, for any n_threads.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -77,6 +78,13 @@ class Session {
 
   // Forget the KV cache (n_past = 0).
   void reset();
+
+  // Debugging: called with every named intermediate of the forward pass ("attn_norm", "Qcur",
+  // "kqv_out", "ffn_inp", "l_out", "result_norm", "result_output", ...), its layer (-1 for
+  // model-level tensors) and its rows [rows, cols] f32 (the rows of the current batch), so two
+  // runs can be compared layer by layer. An empty function turns tracing off.
+  using Trace = std::function<void(const char* name, int layer, const float* data, int64_t rows, int64_t cols)>;
+  void set_trace(Trace trace);
 
  private:
   struct Impl;
