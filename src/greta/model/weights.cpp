@@ -61,7 +61,10 @@ class Binder {
     if (t->type != TensorType::F32) {
       fail("tensor '" + name + "' has type " + tensor_type_name(t->type) + ", expected f32");
     }
-    GRETA_ASSERT(reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0);
+    if (reinterpret_cast<uintptr_t>(t->data) % alignof(float) != 0) {
+      fail("tensor '" + name + "' data is not 4-byte aligned in the file (general.alignment " +
+           std::to_string(file_.alignment()) + "); f32 vectors are used in place and need it");
+    }
     return reinterpret_cast<const float*>(t->data);
   }
 
