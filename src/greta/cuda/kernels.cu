@@ -95,9 +95,9 @@ __device__ __forceinline__ float load_group(const void* data, const float* scale
 template <int T, int R>
 __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, int64_t ld, const float* x,
                               int64_t ldx, int64_t M, float* y, int64_t ldy) {
-  const int lane = threadIdx.x % kWarp;
-  const int64_t n = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + threadIdx.x / kWarp;
-  if (n >= N) return;  // the whole warp leaves together
+  __shared__ float warp_part[kBlock / kWarp][R];
+  const int t = threadIdx.x, lane = t % kWarp, warp = t / kWarp;
+  const int64_t n = blockIdx.x;  // one output feature per block
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * R;
   const int mr = static_cast<int>(M - m0 < R ? M - m0 : R);
   constexpr bool kQuant = T == static_cast<int>(DevWeightType::Q8_0) || T == static_cast<int>(DevWeightType::Q4_0);
@@ -105,10 +105,10 @@ __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const 
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
   const int64_t n_groups = K / 8;
-  // Unrolled so that several weight loads are in flight per lane; the order of the fused
-  // multiply-adds into acc[r] stays g ascending.
+  // Thread t owns groups t, t + kBlock, ... Unrolled so that several weight loads are in flight;
+  // the order of the fused multiply-adds into acc[r] stays g ascending.
 #pragma unroll 4
-  for (int64_t g = lane; g < n_groups; g += kWarp) {
+  for (int64_t g = t; g < n_groups; g += kBlock) {
     float w[8];
     const float d = load_group<T>(data, scales, n, K, ld, g, w);
 #pragma unroll
@@ -131,8 +131,8 @@ __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const 
     }
   }
   if constexpr (!kQuant) {
-    // Float types allow K % 8 == 4: lane l < 4 takes tail element 8 * (K / 8) + l last.
-    const int64_t k = n_groups * 8 + lane;
+    // Float types allow K % 8 == 4: thread t < 4 takes tail element 8 * (K / 8) + t last.
+    const int64_t k = n_groups * 8 + t;
     if (k < K) {
       float wk;
       if constexpr (T == static_cast<int>(DevWeightType::F32)) wk = static_cast<const float*>(data)[n * ld + k];
@@ -144,11 +144,15 @@ __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const 
       }
     }
   }
+  // Fixed reduction: a shuffle tree per warp, then the 4 warp sums as (w0 + w1) + (w2 + w3).
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     const float s = warp_sum(acc[r]);
-    if (lane == 0 && r < mr) y[(m0 + r) * ldy + n] = s;
+    if (lane == 0) warp_part[warp][r] = s;
   }
+  __syncthreads();
+  static_assert(kBlock / kWarp == 4, "the final tree below sums 4 warps");
+  if (t < mr) y[(m0 + t) * ldy + n] = (warp_part[0][t] + warp_part[1][t]) + (warp_part[2][t] + warp_part[3][t]);
 }
 
 // ---- elementwise and per-row kernels ----
@@ -321,7 +325,7 @@ void check_last_launch(const char* what) {
 
 template <int R>
 void launch_matmul_rows(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
-  const dim3 grid(blocks_for(w.rows, kBlock / kWarp), static_cast<unsigned>((m + R - 1) / R));
+  const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>((m + R - 1) / R));
   switch (w.type) {
     case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
     case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;

@@ -31,9 +31,10 @@ struct DevMatrix {
 };
 
 // y[m, n] = sum_k W[n, k] x[m, k]. x: [m, w.cols] f32 stride ldx; y: [m, w.rows] stride ldy.
-// One warp per (n, group of 8 rows); lane l owns the 8-element groups l, l+32, ... of K in
-// ascending order (then, for float types with K % 8 == 4, tail element 8 * (K / 8) + l); a
-// fixed xor-shuffle tree sums the 32 lane partials.
+// One block of 128 threads per (n, group of 8 rows, or 1 row for m == 1); thread t owns the
+// 8-element groups t, t+128, ... of K in ascending order (then, for float types with
+// K % 8 == 4, tail element 8 * (K / 8) + t); a fixed xor-shuffle tree per warp and a fixed
+// (w0 + w1) + (w2 + w3) merge sum the 128 partials.
 void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy);
 
 // y[r, :] = x[r, :] * (1 / sqrt(mean(x[r, :]^2) + eps)) * w. x, y: [n_rows, n] stride ld.
