@@ -178,16 +178,17 @@ void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, int
       case KvType::BF16: reinterpret_cast<uint16_t*>(base)[e] = fp32_to_bf16(x); break;
     }
   };
-  // Tasks: one per (row, KV head); each writes its own cache elements.
-  pool.run(n_rows * kv.n_kv_head, [&](int64_t task, int) {
-    const int64_t r = task / kv.n_kv_head;
-    const int64_t h = task % kv.n_kv_head;
+  // Tasks: one per row (a decode step runs inline, without a pool round trip); each writes its
+  // own cache elements.
+  pool.run(n_rows, [&](int64_t r, int) {
     const int64_t pos = pos0 + r;
-    const float* ks = k + r * ld + h * hd;
-    const float* vs = v + r * ld + h * hd;
-    for (int64_t d = 0; d < hd; ++d) put(kv.k, kv.k_index(h, pos, d), ks[d]);
-    const int64_t ve = kv.v_index(h, pos, 0);
-    for (int64_t d = 0; d < hd; ++d) put(kv.v, ve + d, vs[d]);
+    for (int64_t h = 0; h < kv.n_kv_head; ++h) {
+      const float* ks = k + r * ld + h * hd;
+      const float* vs = v + r * ld + h * hd;
+      for (int64_t d = 0; d < hd; ++d) put(kv.k, kv.k_index(h, pos, d), ks[d]);
+      const int64_t ve = kv.v_index(h, pos, 0);
+      for (int64_t d = 0; d < hd; ++d) put(kv.v, ve + d, vs[d]);
+    }
   });
 }
 
