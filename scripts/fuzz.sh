@@ -11,8 +11,7 @@
 # inputs (fuzz/regressions/<target>: every input that once crashed). New corpus entries go to
 # build-fuzz/corpus/<target> (not committed); crash inputs to build-fuzz/artifacts/<target>/.
 # A summary line per target (executions, edges covered) is printed and kept in
-# build-fuzz/fuzz-summary.txt. Env: BUILD_DIR (default build-fuzz; CI reuses build-asan, which
-# scripts/sanitize.sh configures identically), BUILD_JOBS.
+# build-fuzz/fuzz-summary.txt. Env: BUILD_DIR (default build-fuzz), BUILD_JOBS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +31,9 @@ scripts/setup.sh --deps
 source scripts/fuzz_env.sh
 fuzz_configure "$BUILD_DIR"
 available=()
+all_targets="$(ninja -C "$BUILD_DIR" -t targets all 2>/dev/null || true)"
 for t in fuzz_gguf fuzz_tokenizer fuzz_dump fuzz_cli; do
-  if ninja -C "$BUILD_DIR" -t targets all 2>/dev/null | grep -q "^$t:"; then available+=("$t"); fi
+  if grep -q "^$t:" <<<"$all_targets"; then available+=("$t"); fi
 done
 if ((${#targets[@]} == 0)); then targets=("${available[@]}"); fi
 if ((${#targets[@]} == 0)); then echo "fuzz: no fuzz targets are defined yet" >&2; exit 1; fi
