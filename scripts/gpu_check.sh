@@ -48,5 +48,10 @@ if [ "${GPU_CHECK_SKIP_BIG:-0}" != 1 ]; then
 fi
 log "report"
 GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH="$list" timeout 400 "$B/test_cuda" --gtest_filter='CudaReport.*' 2>&1 | tee "$OUT/report.txt" | grep -E '^\||device:|FAILED|PASSED'
+if [ -f $SYN/tinyllama_q8_0.gguf ]; then
+  log "report, tinyllama f32 cache, decode without the CUDA graph (GRETA_CUDA_GRAPH=0)"
+  GRETA_CUDA_GRAPH=0 GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH=$SYN/tinyllama_q8_0.gguf GRETA_CUDA_REPORT_ONLY=tinyllama \
+    timeout 120 "$B/test_cuda" --gtest_filter='CudaReport.*' 2>&1 | tee "$OUT/report_nograph.txt" | grep -E '^\| tinyllama|FAILED'
+fi
 log "done $(date -u +%FT%TZ)"
 exit "$rc_tests"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <cmath>
 #include <string>
@@ -181,13 +182,25 @@ struct CudaSession::Impl {
   // Activations for micro-batches of up to max_batch rows.
   DevBuf x, xb, q, k, v, att, proj, gate, up;  // [max_batch, n_embd | n_q | n_kv | n_ff] f32
   DevBuf logits_dev;                           // [max_batch, n_vocab] f32
+  DevBuf pos_dev;                              // [1] int32: position of the first row
   std::vector<float> embd_host;                // [max_batch, n_embd] f32
   std::vector<float> logits;                   // host [rows, n_vocab]
+  cudaStream_t stream = nullptr;
+  // Decode: the whole one-token forward captured once as a graph and replayed at every
+  // position (positions come from pos_dev). GRETA_CUDA_GRAPH=0 launches kernel by kernel.
+  bool use_graph = true;
+  cudaGraphExec_t decode_graph = nullptr;
 
   Impl(const LoadedModel& lm, const SessionOptions& opt);
+  ~Impl();
   // Runs tokens [0, n) at positions pos0 ..; writes logits of rows [logits_first, n) to
-  // logits_dev. PRECONDITIONS: 1 <= n <= max_batch, pos0 + n <= n_ctx, ids in range.
-  void forward(const TokenId* tokens, int32_t n, int32_t pos0, int32_t logits_first);
+  // logits_dev (asynchronously, on `stream`). PRECONDITIONS: 1 <= n <= max_batch,
+  // pos0 + n <= n_ctx, ids in range.
+  void forward(const TokenId* tokens, int32_t n, int32_t pos0, int32_t logits_first, bool graph);
+  // The kernels of one forward pass after the embedding upload.
+  void launch_layers(int32_t n, int32_t logits_first);
+  // Copies rows of logits_dev to dst and waits for the stream.
+  void download_logits(float* dst, int64_t rows);
   void check_token(TokenId t) const {
     if (t < 0 || t >= hp.n_vocab) fail("token id " + std::to_string(t) + " out of range [0, " + std::to_string(hp.n_vocab) + ")");
   }
@@ -258,22 +271,63 @@ CudaSession::Impl::Impl(const LoadedModel& lm, const SessionOptions& opt) : mode
   gate = act(n_ff);
   up = act(n_ff);
   logits_dev = act(hp.n_vocab);
+  pos_dev = DevBuf(sizeof(int32_t));
   embd_host.resize(static_cast<size_t>(max_batch) * n_embd);
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating a stream");
+  const char* g = std::getenv("GRETA_CUDA_GRAPH");
+  use_graph = !(g != nullptr && std::string(g) == "0");
 }
 
-void CudaSession::Impl::forward(const TokenId* tokens, int32_t n, int32_t pos0, int32_t logits_first) {
-  const model::Weights& w = model.weights();
-  const int64_t n_embd = hp.n_embd, n_q = hp.n_embd_q(), n_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
-  const bool neox = hp.rope_type == ops::RopeType::NeoX;
+CudaSession::Impl::~Impl() {
+  if (decode_graph != nullptr) cudaGraphExecDestroy(decode_graph);
+  if (stream != nullptr) {
+    cudaStreamSynchronize(stream);
+    cudaStreamDestroy(stream);
+  }
+}
 
+void CudaSession::Impl::download_logits(float* dst, int64_t rows) {
+  check(cudaMemcpyAsync(dst, logits_dev.get(), static_cast<size_t>(rows * hp.n_vocab) * sizeof(float),
+                        cudaMemcpyDeviceToHost, stream),
+        "downloading logits");
+  check(cudaStreamSynchronize(stream), "running the forward pass");
+}
+
+void CudaSession::Impl::forward(const TokenId* tokens, int32_t n, int32_t pos0, int32_t logits_first, bool graph) {
+  const model::Weights& w = model.weights();
+  const int64_t n_embd = hp.n_embd;
   // Embedding rows are dequantized on the host (the CPU reference conversion) and uploaded.
   for (int32_t r = 0; r < n; ++r) {
     dequantize_row(w.tok_embd.type, w.tok_embd.data + static_cast<int64_t>(tokens[r]) * w.tok_embd.row_bytes,
                    &embd_host[static_cast<size_t>(r) * n_embd], n_embd);
   }
-  check(cudaMemcpy(x.get(), embd_host.data(), static_cast<size_t>(n) * n_embd * sizeof(float), cudaMemcpyHostToDevice),
+  // Pageable sources: both copies are complete when cudaMemcpyAsync returns.
+  check(cudaMemcpyAsync(x.get(), embd_host.data(), static_cast<size_t>(n) * n_embd * sizeof(float),
+                        cudaMemcpyHostToDevice, stream),
         "uploading embeddings");
+  check(cudaMemcpyAsync(pos_dev.get(), &pos0, sizeof(int32_t), cudaMemcpyHostToDevice, stream), "uploading the position");
+  launch_set_stream(stream);
+  if (!graph) {
+    launch_layers(n, logits_first);
+    return;
+  }
+  if (decode_graph == nullptr) {
+    cudaGraph_t g = nullptr;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capturing the decode graph");
+    launch_layers(n, logits_first);
+    check(cudaStreamEndCapture(stream, &g), "capturing the decode graph");
+    const cudaError_t e = cudaGraphInstantiate(&decode_graph, g, 0);
+    cudaGraphDestroy(g);
+    check(e, "instantiating the decode graph");
+  }
+  check(cudaGraphLaunch(decode_graph, stream), "launching the decode graph");
+}
+
+void CudaSession::Impl::launch_layers(int32_t n, int32_t logits_first) {
+  const int64_t n_embd = hp.n_embd, n_q = hp.n_embd_q(), n_kv = hp.n_embd_kv(), n_ff = hp.n_ff;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+  const bool neox = hp.rope_type == ops::RopeType::NeoX;
+  const int32_t* pos0 = pos_dev.get<int32_t>();
   float* X = x.get<float>();
   float* XB = xb.get<float>();
   float* Q = q.get<float>();
@@ -338,15 +392,10 @@ const float* CudaSession::prefill(std::span<const TokenId> tokens, bool all_logi
     const int32_t cnt = static_cast<int32_t>(std::min<int64_t>(s.max_batch, n - start));
     const bool last = start + cnt == n;
     const int32_t first = all_logits ? 0 : (last ? cnt - 1 : cnt);
-    s.forward(tokens.data() + start, cnt, s.n_past, first);
+    s.forward(tokens.data() + start, cnt, s.n_past, first, false);
     s.n_past += cnt;
     const int64_t rows = cnt - first;
-    if (rows > 0) {
-      float* dst = all_logits ? s.logits.data() + start * n_vocab : s.logits.data();
-      check(cudaMemcpy(dst, s.logits_dev.get(), static_cast<size_t>(rows * n_vocab) * sizeof(float),
-                       cudaMemcpyDeviceToHost),
-            "downloading logits");
-    }
+    s.download_logits(all_logits ? s.logits.data() + start * n_vocab : s.logits.data(), rows);
   }
   return s.logits.data();
 }
@@ -358,11 +407,9 @@ const float* CudaSession::decode(TokenId token) {
   }
   s.check_token(token);
   s.logits.resize(static_cast<size_t>(s.hp.n_vocab));
-  s.forward(&token, 1, s.n_past, 0);
+  s.forward(&token, 1, s.n_past, 0, s.use_graph);
   s.n_past += 1;
-  check(cudaMemcpy(s.logits.data(), s.logits_dev.get(), static_cast<size_t>(s.hp.n_vocab) * sizeof(float),
-                   cudaMemcpyDeviceToHost),
-        "downloading logits");
+  s.download_logits(s.logits.data(), 1);
   return s.logits.data();
 }
 

@@ -23,6 +23,21 @@
 #define cudaMemset hipMemset
 #define cudaDeviceSynchronize hipDeviceSynchronize
 #define cudaRuntimeGetVersion hipRuntimeGetVersion
+#define cudaMemcpyAsync hipMemcpyAsync
+#define cudaStream_t hipStream_t
+#define cudaStreamCreateWithFlags hipStreamCreateWithFlags
+#define cudaStreamNonBlocking hipStreamNonBlocking
+#define cudaStreamSynchronize hipStreamSynchronize
+#define cudaStreamDestroy hipStreamDestroy
+#define cudaStreamBeginCapture hipStreamBeginCapture
+#define cudaStreamEndCapture hipStreamEndCapture
+#define cudaStreamCaptureModeThreadLocal hipStreamCaptureModeThreadLocal
+#define cudaGraph_t hipGraph_t
+#define cudaGraphExec_t hipGraphExec_t
+#define cudaGraphInstantiate(exec, graph, flags) hipGraphInstantiate((exec), (graph), nullptr, nullptr, 0)
+#define cudaGraphLaunch hipGraphLaunch
+#define cudaGraphDestroy hipGraphDestroy
+#define cudaGraphExecDestroy hipGraphExecDestroy
 #define GRETA_SHFL_XOR(v, m) __shfl_xor((v), (m), 32)
 #define GRETA_SHFL(v, src) __shfl((v), (src), 32)
 #define GRETA_SYNCWARP() __syncthreads()  // HIP: a block-wide barrier where a warp one is meant

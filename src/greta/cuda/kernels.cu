@@ -206,7 +206,8 @@ __global__ void swiglu_kernel(float* g, const float* u, int64_t n) {
 
 // One thread per (row, head, pair).
 __global__ void rope_kernel(float* x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
-                            const float* cos_t, const float* sin_t, int32_t pos0) {
+                            const float* cos_t, const float* sin_t, const int32_t* pos0p) {
+  const int32_t pos0 = *pos0p;
   const int32_t half = n_rot / 2;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * n_heads * half) return;
@@ -238,7 +239,8 @@ __device__ __forceinline__ void kv_put(void* base, int64_t i, float f) {
 }
 
 template <int KT>
-__global__ void kv_store_kernel(DevKvLayer kv, const float* k, const float* v, int32_t pos0, int64_t n_rows) {
+__global__ void kv_store_kernel(DevKvLayer kv, const float* k, const float* v, const int32_t* pos0p, int64_t n_rows) {
+  const int32_t pos0 = *pos0p;
   const int64_t n_kv = static_cast<int64_t>(kv.n_kv_head) * kv.head_dim;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * n_kv) return;
@@ -254,7 +256,7 @@ __global__ void kv_store_kernel(DevKvLayer kv, const float* k, const float* v, i
 // One warp per (query row, head). Lane j scores position 32t + j of tile t; lane l accumulates
 // output dims l, l + 32, ...; tiles are merged in ascending order by the online-softmax update.
 template <int KT>
-__global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, float scale, int32_t pos0, int64_t n,
+__global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, float scale, const int32_t* pos0p, int64_t n,
                                  float* out) {
   extern __shared__ float q_smem[];  // [kBlock / kWarp, head_dim]
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -264,7 +266,7 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
   const int64_t r = task / n_head;
   const int32_t h = static_cast<int32_t>(task % n_head);
   const int64_t hk = h / (n_head / kv.n_kv_head);
-  const int32_t pos = pos0 + static_cast<int32_t>(r);
+  const int32_t pos = *pos0p + static_cast<int32_t>(r);
   const int64_t ld = static_cast<int64_t>(n_head) * hd;
   float* qs = q_smem + warp * hd;
   for (int d = lane; d < hd; d += kWarp) qs[d] = q[r * ld + static_cast<int64_t>(h) * hd + d];
@@ -314,9 +316,13 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
   }
 }
 
+thread_local cudaStream_t g_stream = nullptr;  // launch_set_stream
+
 unsigned blocks_for(int64_t threads, int per_block) { return static_cast<unsigned>((threads + per_block - 1) / per_block); }
 
 }  // namespace
+
+void launch_set_stream(void* stream) { g_stream = static_cast<cudaStream_t>(stream); }
 
 void check_last_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
@@ -327,11 +333,11 @@ template <int R>
 void launch_matmul_rows(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
   const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>((m + R - 1) / R));
   switch (w.type) {
-    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
   }
   check_last_launch("matmul");
 }
@@ -347,50 +353,50 @@ void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, f
 
 void launch_rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, int64_t ld, float eps) {
   if (n_rows <= 0) return;
-  rms_norm_kernel<<<static_cast<unsigned>(n_rows), kNormThreads>>>(x, w, y, n, ld, eps);
+  rms_norm_kernel<<<static_cast<unsigned>(n_rows), kNormThreads, 0, g_stream>>>(x, w, y, n, ld, eps);
   check_last_launch("rms_norm");
 }
 
 void launch_add_bias(float* y, const float* b, int64_t n_rows, int64_t n) {
-  add_bias_kernel<<<blocks_for(n_rows * n, 256), 256>>>(y, b, n_rows * n, n);
+  add_bias_kernel<<<blocks_for(n_rows * n, 256), 256, 0, g_stream>>>(y, b, n_rows * n, n);
   check_last_launch("add_bias");
 }
 
 void launch_add(float* x, const float* y, int64_t n) {
-  add_kernel<<<blocks_for(n, 256), 256>>>(x, y, n);
+  add_kernel<<<blocks_for(n, 256), 256, 0, g_stream>>>(x, y, n);
   check_last_launch("add");
 }
 
 void launch_swiglu(float* g, const float* u, int64_t n) {
-  swiglu_kernel<<<blocks_for(n, 256), 256>>>(g, u, n);
+  swiglu_kernel<<<blocks_for(n, 256), 256, 0, g_stream>>>(g, u, n);
   check_last_launch("swiglu");
 }
 
 void launch_rope(float* x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
-                 const float* cos_t, const float* sin_t, int32_t pos0) {
+                 const float* cos_t, const float* sin_t, const int32_t* pos0) {
   const int64_t total = n_rows * n_heads * (n_rot / 2);
-  rope_kernel<<<blocks_for(total, 256), 256>>>(x, n_rows, n_heads, head_dim, n_rot, neox, cos_t, sin_t, pos0);
+  rope_kernel<<<blocks_for(total, 256), 256, 0, g_stream>>>(x, n_rows, n_heads, head_dim, n_rot, neox, cos_t, sin_t, pos0);
   check_last_launch("rope");
 }
 
-void launch_kv_store(const DevKvLayer& kv, const float* k, const float* v, int32_t pos0, int64_t n_rows) {
+void launch_kv_store(const DevKvLayer& kv, const float* k, const float* v, const int32_t* pos0, int64_t n_rows) {
   const unsigned nb = blocks_for(n_rows * kv.n_kv_head * kv.head_dim, 256);
   switch (kv.type) {
-    case DevKvType::F32: kv_store_kernel<0><<<nb, 256>>>(kv, k, v, pos0, n_rows); break;
-    case DevKvType::F16: kv_store_kernel<1><<<nb, 256>>>(kv, k, v, pos0, n_rows); break;
-    case DevKvType::BF16: kv_store_kernel<2><<<nb, 256>>>(kv, k, v, pos0, n_rows); break;
+    case DevKvType::F32: kv_store_kernel<0><<<nb, 256, 0, g_stream>>>(kv, k, v, pos0, n_rows); break;
+    case DevKvType::F16: kv_store_kernel<1><<<nb, 256, 0, g_stream>>>(kv, k, v, pos0, n_rows); break;
+    case DevKvType::BF16: kv_store_kernel<2><<<nb, 256, 0, g_stream>>>(kv, k, v, pos0, n_rows); break;
   }
   check_last_launch("kv_store");
 }
 
-void launch_attention(const DevKvLayer& kv, const float* q, int32_t n_head, float scale, int32_t pos0, int64_t n,
+void launch_attention(const DevKvLayer& kv, const float* q, int32_t n_head, float scale, const int32_t* pos0, int64_t n,
                       float* out) {
   const unsigned nb = blocks_for(n * n_head, kBlock / kWarp);
   const size_t smem = sizeof(float) * (kBlock / kWarp) * kv.head_dim;
   switch (kv.type) {
-    case DevKvType::F32: attention_kernel<0><<<nb, kBlock, smem>>>(kv, q, n_head, scale, pos0, n, out); break;
-    case DevKvType::F16: attention_kernel<1><<<nb, kBlock, smem>>>(kv, q, n_head, scale, pos0, n, out); break;
-    case DevKvType::BF16: attention_kernel<2><<<nb, kBlock, smem>>>(kv, q, n_head, scale, pos0, n, out); break;
+    case DevKvType::F32: attention_kernel<0><<<nb, kBlock, smem, g_stream>>>(kv, q, n_head, scale, pos0, n, out); break;
+    case DevKvType::F16: attention_kernel<1><<<nb, kBlock, smem, g_stream>>>(kv, q, n_head, scale, pos0, n, out); break;
+    case DevKvType::BF16: attention_kernel<2><<<nb, kBlock, smem, g_stream>>>(kv, q, n_head, scale, pos0, n, out); break;
   }
   check_last_launch("attention");
 }

@@ -1,6 +1,9 @@
 #pragma once
 // Launchers of the GPU backend's kernels (kernels.cu). Every pointer is device memory; shapes
-// and dtypes are on each argument. All launches go to the default stream, in call order.
+// and dtypes are on each argument. Launches go, in call order, to the stream last given to
+// launch_set_stream on the calling thread (the default stream if none). Positions are read
+// from device memory (`pos0`: one int32), so that a captured decode graph can be replayed at
+// every position.
 //
 // Equivalence contract: each output element is computed by operations that depend only on the
 // inputs it is a function of (its weight row, its activation row, its position's KV range),
@@ -10,6 +13,9 @@
 #include <cstdint>
 
 namespace greta::cuda {
+
+// A cudaStream_t (nullptr: the default stream), for this thread's later launches.
+void launch_set_stream(void* stream);
 
 // Storage of a weight matrix on the device.
 enum class DevWeightType : int { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_0 = 4 };
@@ -50,7 +56,7 @@ void launch_swiglu(float* g, const float* u, int64_t n);
 // Rotates rows r = 0..n_rows-1 at positions pos0 + r in place. x: [n_rows, n_heads * head_dim];
 // cos_t, sin_t: [n_ctx, n_rot/2] f32 (the CPU's RopeTable, uploaded). neox: halves layout.
 void launch_rope(float* x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
-                 const float* cos_t, const float* sin_t, int32_t pos0);
+                 const float* cos_t, const float* sin_t, const int32_t* pos0);
 
 // One layer's cache. K: [n_kv_head, n_tiles, head_dim, kDevTile] (tile-transposed: a tile's
 // scores read consecutive lanes), V: [n_kv_head, n_tiles * kDevTile, head_dim]; both in `type`.
@@ -65,13 +71,13 @@ struct DevKvLayer {
 
 // Rounds K/V rows [n_rows, n_kv_head * head_dim] f32 to the cache type and stores them at
 // positions pos0 .. pos0 + n_rows - 1.
-void launch_kv_store(const DevKvLayer& kv, const float* k, const float* v, int32_t pos0, int64_t n_rows);
+void launch_kv_store(const DevKvLayer& kv, const float* k, const float* v, const int32_t* pos0, int64_t n_rows);
 
 // Causal GQA attention of query rows r = 0..n-1 (positions pos0 + r) over the cache [0, pos].
 // One warp per (row, head): an online softmax over the tiles [32t, 32t + 32) in ascending order,
 // the same procedure whatever n is. q, out: [n, n_head * head_dim]. head_dim <= 256.
-void launch_attention(const DevKvLayer& kv, const float* q, int32_t n_head, float scale, int32_t pos0, int64_t n,
-                      float* out);
+void launch_attention(const DevKvLayer& kv, const float* q, int32_t n_head, float scale, const int32_t* pos0,
+                      int64_t n, float* out);
 
 // Throws greta::Error if the last launch failed.
 void check_last_launch(const char* what);
