@@ -105,6 +105,8 @@ TEST_F(GretaInfer, MalformedFlagsAndEnvExitTwoBeforeTheModelIsLoaded) {
       {{}, {{"GRETA_SEED", "18446744073709551616"}}, "GRETA_SEED: " + seed_expect + ", got '18446744073709551616'"},
       {{}, {{"GRETA_KV_ALIGNED", "2"}}, "GRETA_KV_ALIGNED: expected 0 or 1, got '2'"},
       {{"-p", "x", "-f", "y"}, {}, "--prompt and --prompt-file are exclusive: give one of them"},
+      {{"-p", "ab\xff"}, {}, "--prompt: expected UTF-8 text, got an invalid byte at offset 2"},
+      {{"--dump-span", "1:2"}, {}, "--dump-span needs --dump-logits DIR"},
   };
   for (const BadInput& c : cases) {
     // A model that does not exist: the flag error must come first (nothing is loaded).
