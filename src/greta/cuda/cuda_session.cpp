@@ -180,7 +180,7 @@ struct CudaSession::Impl {
   DevBuf output_norm;
   DevBuf rope_cos, rope_sin;  // [n_ctx, n_rot/2] f32
   // Activations for micro-batches of up to max_batch rows.
-  DevBuf x, xb, q, k, v, att, proj, gate, up;  // [max_batch, n_embd | n_q | n_kv | n_ff] f32
+  DevBuf x, xb, q, k, v, att, gate, up;  // [max_batch, n_embd | n_q | n_kv | n_ff] f32
   DevBuf logits_dev;                           // [max_batch, n_vocab] f32
   DevBuf pos_dev;                              // [1] int32: position of the first row
   std::vector<float> embd_host;                // [max_batch, n_embd] f32
@@ -267,7 +267,6 @@ CudaSession::Impl::Impl(const LoadedModel& lm, const SessionOptions& opt) : mode
   k = act(n_kv);
   v = act(n_kv);
   att = act(n_q);
-  proj = act(n_embd);
   gate = act(n_ff);
   up = act(n_ff);
   logits_dev = act(hp.n_vocab);
@@ -334,7 +333,6 @@ void CudaSession::Impl::launch_layers(int32_t n, int32_t logits_first) {
   float* K = k.get<float>();
   float* V = v.get<float>();
   float* ATT = att.get<float>();
-  float* PROJ = proj.get<float>();
   float* G = gate.get<float>();
   float* U = up.get<float>();
 
@@ -352,14 +350,12 @@ void CudaSession::Impl::launch_layers(int32_t n, int32_t logits_first) {
     // K/V are rounded into the cache first and attention reads them back, in both phases.
     launch_kv_store(L.kv, K, V, pos0, n);
     launch_attention(L.kv, Q, hp.n_head, scale, pos0, n, ATT);
-    launch_matmul(L.wo.m, ATT, n_q, n, PROJ, n_embd);
-    launch_add(X, PROJ, static_cast<int64_t>(n) * n_embd);
+    launch_matmul(L.wo.m, ATT, n_q, n, X, n_embd, /*accumulate=*/true);  // x += wo · att
     launch_rms_norm(X, L.ffn_norm.get<float>(), XB, n, n_embd, n_embd, hp.rms_eps);
     launch_matmul(L.gate.m, XB, n_embd, n, G, n_ff);
     launch_matmul(L.up.m, XB, n_embd, n, U, n_ff);
     launch_swiglu(G, U, static_cast<int64_t>(n) * n_ff);
-    launch_matmul(L.down.m, G, n_ff, n, PROJ, n_embd);
-    launch_add(X, PROJ, static_cast<int64_t>(n) * n_embd);
+    launch_matmul(L.down.m, G, n_ff, n, X, n_embd, /*accumulate=*/true);  // x += down · swiglu
   }
   const int32_t n_out = n - logits_first;
   if (n_out == 0) return;

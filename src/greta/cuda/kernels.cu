@@ -94,7 +94,7 @@ __device__ __forceinline__ float load_group(const void* data, const float* scale
 // read of the weight row; the operations producing y[m, n] are the same for every R.
 template <int T, int R>
 __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, int64_t ld, const float* x,
-                              int64_t ldx, int64_t M, float* y, int64_t ldy) {
+                              int64_t ldx, int64_t M, float* y, int64_t ldy, bool accumulate) {
   __shared__ float warp_part[kBlock / kWarp][R];
   const int t = threadIdx.x, lane = t % kWarp, warp = t / kWarp;
   const int64_t n = blockIdx.x;  // one output feature per block
@@ -152,7 +152,11 @@ __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const 
   }
   __syncthreads();
   static_assert(kBlock / kWarp == 4, "the final tree below sums 4 warps");
-  if (t < mr) y[(m0 + t) * ldy + n] = (warp_part[0][t] + warp_part[1][t]) + (warp_part[2][t] + warp_part[3][t]);
+  if (t < mr) {
+    const float s = (warp_part[0][t] + warp_part[1][t]) + (warp_part[2][t] + warp_part[3][t]);
+    float* out = y + (m0 + t) * ldy + n;
+    *out = accumulate ? *out + s : s;  // the residual add, fused: the same one addition
+  }
 }
 
 // ---- elementwise and per-row kernels ----
@@ -330,24 +334,24 @@ void check_last_launch(const char* what) {
 }
 
 template <int R>
-void launch_matmul_rows(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
+void launch_matmul_rows(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy, bool acc) {
   const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>((m + R - 1) / R));
   switch (w.type) {
-    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
-    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy); break;
+    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
   }
   check_last_launch("matmul");
 }
 
-void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) {
+void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy, bool accumulate) {
   if (m <= 0) return;
   if (m == 1) {
-    launch_matmul_rows<1>(w, x, ldx, m, y, ldy);
+    launch_matmul_rows<1>(w, x, ldx, m, y, ldy, accumulate);
   } else {
-    launch_matmul_rows<kRowsPerWarp>(w, x, ldx, m, y, ldy);
+    launch_matmul_rows<kRowsPerWarp>(w, x, ldx, m, y, ldy, accumulate);
   }
 }
 

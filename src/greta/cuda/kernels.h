@@ -41,7 +41,9 @@ struct DevMatrix {
 // 8-element groups t, t+128, ... of K in ascending order (then, for float types with
 // K % 8 == 4, tail element 8 * (K / 8) + t); a fixed xor-shuffle tree per warp and a fixed
 // (w0 + w1) + (w2 + w3) merge sum the 128 partials.
-void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy);
+// accumulate: y[m, n] += (the sum) instead of = (the residual add, fused).
+void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+                   bool accumulate = false);
 
 // y[r, :] = x[r, :] * (1 / sqrt(mean(x[r, :]^2) + eps)) * w. x, y: [n_rows, n] stride ld.
 void launch_rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, int64_t ld, float eps);
