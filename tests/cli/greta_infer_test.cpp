@@ -408,6 +408,51 @@ TEST_F(GretaInfer, ClosedStdoutIsAnErrorAndLeavesNoDump) {
   EXPECT_TRUE(dump_files(d).empty());
 }
 
+TEST_F(GretaInfer, EndOfGenerationStopsTheRunAndBoundsTheDumpSpan) {
+  // With every token about equally likely, EOS (id 2) comes within 3000 tokens (for seed 1 at
+  // index 1534 today); generation stops there (EOS counted, not printed) unless --ignore-eos.
+  const std::vector<std::string> base = {"-m", kModel, "-n", "3000", "-c", "4096", "--temp", "100",
+                                         "--top-k", "0", "--top-p", "1", "--min-p", "0", "-t", "1",
+                                         "-s", "1", "--dump-logits"};
+  auto args = [&](const std::string& d, const std::string& span) {
+    std::vector<std::string> a = base;
+    a.push_back(d);
+    a.push_back("--dump-span");
+    a.push_back(span);
+    return a;
+  };
+  // BOS-only prompt: the k-th generated token has index k, so gen_len is the EOS index.
+  const CliResult first = infer(args(path("first"), "1:1"));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const int64_t eos_idx = dump::read_dump(path("first")).meta.gen_len;
+  ASSERT_LT(eos_idx, 3000) << "no EOS sampled";
+  const std::string eos = std::to_string(eos_idx);
+
+  const CliResult ok = infer(args(path("ok"), eos + ":1"));
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.err.find("stop: end-of-generation"), std::string::npos) << ok.err;
+  const dump::Dump d = dump::read_dump(path("ok"));
+  EXPECT_EQ(d.meta.gen_len, eos_idx);
+  EXPECT_EQ(d.metadata["stop_reason"], "end-of-generation");
+  EXPECT_EQ(d.metadata["generated_token_ids"].back(), 2);
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].token_idx, eos_idx);
+  EXPECT_EQ(d.records[0].token_id, 2);
+  // A span past the end-of-generation token cannot be completed: error, nothing written.
+  const CliResult past = infer(args(path("past"), std::to_string(eos_idx - 4) + ":10"));
+  EXPECT_EQ(past.exit_code, 1);
+  EXPECT_EQ(past.err, "greta_infer: error: generation stopped (end-of-generation) at token index " +
+                          eos + ", before the end of the dump span (" + std::to_string(eos_idx + 5) +
+                          "): no dump written; use --ignore-eos or a shorter --dump-span\n");
+  EXPECT_TRUE(dump_files(path("past")).empty());
+  // --ignore-eos keeps going.
+  std::vector<std::string> a = args(path("all"), std::to_string(eos_idx - 4) + ":10");
+  a.push_back("--ignore-eos");
+  const CliResult all = infer(a);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(dump::read_dump(path("all")).meta.gen_len, 3000);
+}
+
 TEST_F(GretaInfer, ZeroMaxTokens) {
   const CliResult r = infer({"-m", kModel, "-p", kPrompt, "-n", "0", "-t", "1", "-s", "3",
                              "--temp", "0", "--dump-logits", path("d")});
