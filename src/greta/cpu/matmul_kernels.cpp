@@ -163,7 +163,10 @@ void MatmulRowsF32T(const MatmulArgs& a, int64_t n0, int64_t n1) {
   constexpr int kNR = 4, kMR = W == WKind::kDequant ? 4 : 6;
   int64_t m = 0;
   for (; m + kMR <= a.m; m += kMR) SweepF32<W, kNR, kMR>(a, n0, n1, m);
-  for (; m < a.m; ++m) SweepF32<W, kNR, 1>(a, n0, n1, m);
+  // One-row (decode) tiles: 2 rows at a time streamed slightly better than 4 or 8 for F16
+  // (71% vs 63% / 67% of the read bandwidth, 1 thread, 2048x2048).
+  constexpr int kNR1 = W == WKind::kDequant ? 4 : 2;
+  for (; m < a.m; ++m) SweepF32<W, kNR1, 1>(a, n0, n1, m);
 }
 
 void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
