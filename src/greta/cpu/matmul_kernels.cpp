@@ -401,7 +401,11 @@ void MatmulRowsQ8(const MatmulArgs& a, int64_t n0, int64_t n1) {
   constexpr int kMR = 4;
   int64_t m = 0;
   for (; m + kMR <= a.m; m += kMR) SweepQ8<T, 4, kMR>(a, n0, n1, m);
-  for (; m < a.m; ++m) SweepQ8<T, 4, 1>(a, n0, n1, m);
+  // One-row (decode) tiles: rows streamed at once, measured (1 thread, 2048x2048, fraction of
+  // the read bandwidth): Q4_0 4 rows 54% / 8 rows 69-77%, Q4_K 52-56% / 62-63%, Q8_0 71-76% /
+  // 69-70%, Q6_K equal.
+  constexpr int kNR1 = (T == TensorType::Q4_0 || T == TensorType::Q4_K) ? 8 : 4;
+  for (; m < a.m; ++m) SweepQ8<T, kNR1, 1>(a, n0, n1, m);
 }
 
 GRETA_VNNI_ATTR void ActQuantizeRowVnni(const float* x, int64_t k, uint8_t* dst) {
