@@ -11,6 +11,7 @@
 
 #include "greta/core/thread_pool.h"
 #include "greta/ops/attention.h"
+#include "greta/ops/simd.h"
 
 namespace greta::ops {
 namespace {
@@ -106,6 +107,35 @@ TEST(Attention, FreshKvPath) {
     } else {
       EXPECT_GT(diff, 0.0f);
       EXPECT_LT(diff, 2e-2f);
+    }
+  }
+}
+
+// The head-interleaved kernels give each head exactly the bits of the one-head kernels, for any
+// group size (blocks and remainders) and head size (vector and fallback paths).
+TEST(Attention, GroupKernelsEqualPerHeadKernels) {
+  for (int64_t hd : {4, 8, 12, 16, 64, 128}) {
+    for (int n_group : {1, 2, 3, 4, 5, 8, 9}) {
+      const auto q = random_vec(n_group * hd, 7, 1.0f);
+      const auto kt = random_vec(hd * kAttnTile, 8, 1.0f);
+      const auto v = random_vec(kAttnTile * hd, 9, 1.0f);
+      std::vector<float> s_group(n_group * kAttnTile), s_one(kAttnTile);
+      simd::attn_group_scores(q.data(), n_group, kt.data(), hd, kAttnTile, 0.3f, s_group.data());
+      const auto p = random_vec(n_group * kAttnTile, 10, 1.0f);
+      const auto acc0 = random_vec(n_group * (hd + 2), 11, 1.0f);
+      std::vector<float> alpha(n_group);
+      for (int g = 0; g < n_group; ++g) alpha[g] = 0.5f + 0.1f * g;
+      std::vector<float> acc_group = acc0, acc_one = acc0;
+      simd::attn_group_accumulate(acc_group.data(), hd + 2, alpha.data(), p.data(), kAttnTile, v.data(), hd, 29, hd,
+                                  n_group);
+      for (int g = 0; g < n_group; ++g) {
+        simd::attn_tile_scores(q.data() + g * hd, kt.data(), hd, kAttnTile, 0.3f, s_one.data());
+        EXPECT_EQ(std::memcmp(s_one.data(), s_group.data() + g * kAttnTile, kAttnTile * sizeof(float)), 0)
+            << "scores hd " << hd << " group " << n_group << " head " << g;
+        simd::attn_accumulate(acc_one.data() + g * (hd + 2), alpha[g], p.data() + g * kAttnTile, v.data(), hd, 29, hd);
+      }
+      EXPECT_EQ(std::memcmp(acc_one.data(), acc_group.data(), acc_one.size() * sizeof(float)), 0)
+          << "accumulate hd " << hd << " group " << n_group;
     }
   }
 }

@@ -19,7 +19,8 @@ static_assert(kAttnChunk % kAttnTile == 0, "chunks are made of whole tiles");
 struct ThreadMem {
   float* k_tile;  // [kAttnTile, head_dim]
   float* v_tile;  // [kAttnTile, head_dim]
-  float* s;       // [kAttnTile]
+  float* s;       // [n_group, kAttnTile] scores, then probabilities
+  float* alpha;   // [n_group] rescale factors of the running state
   float* state;   // [n_group, head_dim + 2]
   float* tmp;     // [n_group, head_dim + 2]
 };
@@ -27,7 +28,7 @@ struct ThreadMem {
 size_t thread_floats(const AttentionShape& sh) {
   const size_t hd = static_cast<size_t>(sh.head_dim);
   const size_t group = static_cast<size_t>(sh.n_head / sh.n_kv_head);
-  return 2 * kAttnTile * hd + kAttnTile + 2 * group * (hd + 2) + 16;
+  return 2 * kAttnTile * hd + group * (kAttnTile + 1) + 2 * group * (hd + 2) + 16;
 }
 
 ThreadMem thread_mem(const AttentionShape& sh, float* base) {
@@ -37,7 +38,8 @@ ThreadMem thread_mem(const AttentionShape& sh, float* base) {
   m.k_tile = base;
   m.v_tile = m.k_tile + kAttnTile * hd;
   m.s = m.v_tile + kAttnTile * hd;
-  m.state = m.s + kAttnTile;
+  m.alpha = m.s + group * kAttnTile;
+  m.state = m.alpha + group;
   m.tmp = m.state + group * (hd + 2);
   return m;
 }
@@ -101,21 +103,22 @@ void attend_chunk(const AttentionShape& sh, const KvLayer& kv, const KvFresh* fr
     const int nt = std::min<int32_t>(kAttnTile, c1 - t0);
     const float* kt = load_k_tile(kv, fresh, kvh, t0, nt, tm.k_tile);
     const float* vt = load_v_rows(kv, fresh, kvh, t0, nt, tm.v_tile);
+    simd::attn_group_scores(q, n_group, kt, hd, kAttnTile, sh.scale, tm.s);
     for (int g = 0; g < n_group; ++g) {
       float* st = part + g * (hd + 2);
-      simd::attn_tile_scores(q + g * hd, kt, hd, kAttnTile, sh.scale, tm.s);
-      float m_tile = tm.s[0];
-      for (int j = 1; j < nt; ++j) m_tile = std::max(m_tile, tm.s[j]);
+      float* sg = tm.s + g * kAttnTile;
+      float m_tile = sg[0];
+      for (int j = 1; j < nt; ++j) m_tile = std::max(m_tile, sg[j]);
       const float m_old = st[hd];
       const float m_new = std::max(m_old, m_tile);
-      const float alpha = std::exp(m_old - m_new);  // 0 for the first tile (m_old = -inf)
-      simd::exp_shifted(tm.s, m_new, nt);
+      tm.alpha[g] = std::exp(m_old - m_new);  // 0 for the first tile (m_old = -inf)
+      simd::exp_shifted(sg, m_new, nt);
       float sum = 0.0f;
-      for (int j = 0; j < nt; ++j) sum += tm.s[j];
-      st[hd + 1] = st[hd + 1] * alpha + sum;
+      for (int j = 0; j < nt; ++j) sum += sg[j];
+      st[hd + 1] = st[hd + 1] * tm.alpha[g] + sum;
       st[hd] = m_new;
-      simd::attn_accumulate(st, alpha, tm.s, vt, hd, nt, hd);
     }
+    simd::attn_group_accumulate(part, hd + 2, tm.alpha, tm.s, kAttnTile, vt, hd, nt, hd, n_group);
   }
 }
 

@@ -3,6 +3,7 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "greta/ops/simd.cpp"
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -148,16 +149,119 @@ void AttnTileScoresImpl(const float* q, const float* kt, int64_t hd, int tile, f
 }
 
 void ExpShiftedImpl(float* s, float m, int n) {
-  const hn::CappedTag<float, 4> d;  // a fixed width: the same lanes whatever the target offers
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
   const auto vm = hn::Set(d, m);
-  int i = 0;
-  for (; i + 4 <= n; i += 4) hn::StoreU(hn::Exp(d, hn::Sub(hn::LoadU(d, s + i), vm)), d, s + i);
-  if (i < n) {
-    HWY_ALIGN float t[4] = {m, m, m, m};
-    for (int j = 0; j < n - i; ++j) t[j] = s[i + j];
-    hn::Store(hn::Exp(d, hn::Sub(hn::Load(d, t), vm)), d, t);
-    for (int j = 0; j < n - i; ++j) s[i + j] = t[j];
+  for (int i = 0; i < n; i += N) hn::StoreU(hn::Exp(d, hn::Sub(hn::LoadU(d, s + i), vm)), d, s + i);
+}
+
+// Several heads are processed together so that 8 independent multiply-add chains are in flight;
+// the trip counts are compile-time constants so that the accumulators stay in registers. Each
+// lane still runs exactly the chain of the one-head kernels above.
+template <class D, int VPH, int HB>
+HWY_INLINE void GroupScoresBlock(D d, const float* q, int64_t hd, const float* kt, int tile, float scale, float* s) {
+  const int N = static_cast<int>(hn::Lanes(d));
+  using V = decltype(hn::Zero(d));
+  V acc[HB * VPH];
+  #pragma GCC unroll 16
+  for (int c = 0; c < HB * VPH; ++c) acc[c] = hn::Zero(d);
+  for (int64_t k = 0; k < hd; ++k) {
+    const float* krow = kt + k * tile;
+    #pragma GCC unroll 16
+    for (int b = 0; b < HB; ++b) {
+      const auto qk = hn::Set(d, q[b * hd + k]);
+      #pragma GCC unroll 16
+      for (int c = 0; c < VPH; ++c) acc[b * VPH + c] = hn::MulAdd(qk, hn::LoadU(d, krow + c * N), acc[b * VPH + c]);
+    }
   }
+  const auto vs = hn::Set(d, scale);
+  #pragma GCC unroll 16
+  for (int b = 0; b < HB; ++b) {
+    #pragma GCC unroll 16
+    for (int c = 0; c < VPH; ++c) hn::StoreU(hn::Mul(acc[b * VPH + c], vs), d, s + b * tile + c * N);
+  }
+}
+
+template <class D, int VPH>
+HWY_INLINE void GroupScores(D d, const float* q, int n_group, const float* kt, int64_t hd, int tile, float scale,
+                            float* s) {
+  constexpr int HB = VPH >= 8 ? 1 : 8 / VPH;
+  int g = 0;
+  for (; g + HB <= n_group; g += HB) GroupScoresBlock<D, VPH, HB>(d, q + g * hd, hd, kt, tile, scale, s + g * tile);
+  for (; g < n_group; ++g) GroupScoresBlock<D, VPH, 1>(d, q + g * hd, hd, kt, tile, scale, s + g * tile);
+}
+
+void AttnGroupScoresImpl(const float* q, int n_group, const float* kt, int64_t hd, int tile, float scale,
+                         float* s) {
+  const hn::ScalableTag<float> d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  if (tile % N == 0) {
+    switch (tile / N) {
+      case 1: return GroupScores<decltype(d), 1>(d, q, n_group, kt, hd, tile, scale, s);
+      case 2: return GroupScores<decltype(d), 2>(d, q, n_group, kt, hd, tile, scale, s);
+      case 4: return GroupScores<decltype(d), 4>(d, q, n_group, kt, hd, tile, scale, s);
+      case 8: return GroupScores<decltype(d), 8>(d, q, n_group, kt, hd, tile, scale, s);
+      default: break;
+    }
+  }
+  for (int g = 0; g < n_group; ++g) AttnTileScoresImpl(q + g * hd, kt, hd, tile, scale, s + g * tile);
+}
+
+template <class D, int VPH, int HB>
+HWY_INLINE void GroupAccBlock(D d, float* st, int64_t st_stride, const float* alpha, const float* p, int64_t p_stride,
+                              const float* v, int64_t ld, int nt) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  using V = decltype(hn::Zero(d));
+  V acc[HB * VPH];
+  #pragma GCC unroll 16
+  for (int b = 0; b < HB; ++b) {
+    const auto va = hn::Set(d, alpha[b]);
+    #pragma GCC unroll 16
+    for (int c = 0; c < VPH; ++c) acc[b * VPH + c] = hn::Mul(hn::LoadU(d, st + b * st_stride + c * N), va);
+  }
+  for (int j = 0; j < nt; ++j) {
+    const float* vrow = v + j * ld;
+    #pragma GCC unroll 16
+    for (int b = 0; b < HB; ++b) {
+      const auto pj = hn::Set(d, p[b * p_stride + j]);
+      #pragma GCC unroll 16
+      for (int c = 0; c < VPH; ++c) acc[b * VPH + c] = hn::MulAdd(pj, hn::LoadU(d, vrow + c * N), acc[b * VPH + c]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int b = 0; b < HB; ++b) {
+    #pragma GCC unroll 16
+    for (int c = 0; c < VPH; ++c) hn::StoreU(acc[b * VPH + c], d, st + b * st_stride + c * N);
+  }
+}
+
+template <class D, int VPH>
+HWY_INLINE void GroupAcc(D d, float* st, int64_t st_stride, const float* alpha, const float* p, int64_t p_stride,
+                         const float* v, int64_t ld, int nt, int n_group) {
+  constexpr int HB = VPH >= 8 ? 1 : 8 / VPH;
+  int g = 0;
+  for (; g + HB <= n_group; g += HB) {
+    GroupAccBlock<D, VPH, HB>(d, st + g * st_stride, st_stride, alpha + g, p + g * p_stride, p_stride, v, ld, nt);
+  }
+  for (; g < n_group; ++g) {
+    GroupAccBlock<D, VPH, 1>(d, st + g * st_stride, st_stride, alpha + g, p + g * p_stride, p_stride, v, ld, nt);
+  }
+}
+
+void AttnGroupAccumulateImpl(float* st, int64_t st_stride, const float* alpha, const float* p, int64_t p_stride,
+                             const float* v, int64_t ld, int nt, int64_t n, int n_group) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  if (n % N == 0) {
+    switch (n / N) {
+      case 1: return GroupAcc<decltype(d), 1>(d, st, st_stride, alpha, p, p_stride, v, ld, nt, n_group);
+      case 2: return GroupAcc<decltype(d), 2>(d, st, st_stride, alpha, p, p_stride, v, ld, nt, n_group);
+      case 4: return GroupAcc<decltype(d), 4>(d, st, st_stride, alpha, p, p_stride, v, ld, nt, n_group);
+      case 8: return GroupAcc<decltype(d), 8>(d, st, st_stride, alpha, p, p_stride, v, ld, nt, n_group);
+      default: break;
+    }
+  }
+  for (int g = 0; g < n_group; ++g) AttnAccumulateImpl(st + g * st_stride, alpha[g], p + g * p_stride, v, ld, nt, n);
 }
 
 void Lerp2Impl(const float* a, float ea, const float* b, float eb, float* dst, int64_t n) {
@@ -218,6 +322,8 @@ HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(AttnAccumulateImpl);
 HWY_EXPORT(AttnTileScoresImpl);
 HWY_EXPORT(ExpShiftedImpl);
+HWY_EXPORT(AttnGroupScoresImpl);
+HWY_EXPORT(AttnGroupAccumulateImpl);
 HWY_EXPORT(Lerp2Impl);
 HWY_EXPORT(F16ToF32Impl);
 HWY_EXPORT(Bf16ToF32Impl);
@@ -237,6 +343,14 @@ void attn_tile_scores(const float* q, const float* kt, int64_t head_dim, int til
   HWY_DYNAMIC_DISPATCH(AttnTileScoresImpl)(q, kt, head_dim, tile, scale, s);
 }
 void exp_shifted(float* s, float m, int n) { HWY_DYNAMIC_DISPATCH(ExpShiftedImpl)(s, m, n); }
+void attn_group_scores(const float* q, int n_group, const float* kt, int64_t head_dim, int tile, float scale,
+                       float* s) {
+  HWY_DYNAMIC_DISPATCH(AttnGroupScoresImpl)(q, n_group, kt, head_dim, tile, scale, s);
+}
+void attn_group_accumulate(float* st, int64_t st_stride, const float* alpha, const float* p, int64_t p_stride,
+                           const float* v, int64_t ld, int nt, int64_t n, int n_group) {
+  HWY_DYNAMIC_DISPATCH(AttnGroupAccumulateImpl)(st, st_stride, alpha, p, p_stride, v, ld, nt, n, n_group);
+}
 void lerp2(const float* a, float ea, const float* b, float eb, float* dst, int64_t n) {
   HWY_DYNAMIC_DISPATCH(Lerp2Impl)(a, ea, b, eb, dst, n);
 }

@@ -31,7 +31,20 @@ void attn_accumulate(float* acc, float alpha, const float* p, const float* v, in
 // q[d] * kt[d * tile + j]) * scale, for j in [0, tile). tile is a multiple of 4.
 void attn_tile_scores(const float* q, const float* kt, int64_t head_dim, int tile, float scale, float* s);
 
-// s[j] = exp(s[j] - m) for j in [0, n) (vector exp; lanes independent).
+// Scores of one tile for n_group query heads q [n_group, head_dim]:
+// s[g * tile + j] = attn_tile_scores(q + g * head_dim, ...)[j], bit for bit (several heads are
+// only interleaved to keep more independent multiply-add chains in flight).
+void attn_group_scores(const float* q, int n_group, const float* kt, int64_t head_dim, int tile, float scale,
+                       float* s);
+
+// For each head g: acc_g = st + g * st_stride, attn_accumulate(acc_g, alpha[g], p + g * p_stride,
+// v, ld, nt, n), bit for bit (heads interleaved as above).
+void attn_group_accumulate(float* st, int64_t st_stride, const float* alpha, const float* p, int64_t p_stride,
+                           const float* v, int64_t ld, int nt, int64_t n, int n_group);
+
+// s[j] = exp(s[j] - m) for j in [0, n) (vector exp; lanes independent, so the result of a lane
+// does not depend on the width). Lanes up to n rounded up to the vector length are computed
+// too: s must have room for them (the tile buffer does), their values are meaningless.
 void exp_shifted(float* s, float m, int n);
 
 // dst[i] = a[i] * ea + b[i] * eb (attention chunk merge; dst may alias a).
