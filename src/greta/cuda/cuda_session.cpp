@@ -410,3 +410,17 @@ const float* CudaSession::decode(TokenId token) {
 }
 
 }  // namespace greta::cuda
+
+namespace greta::cuda {
+
+void register_backend() {
+  register_session_backend(SessionBackend{
+      .name = "cuda",
+      .create = [](const LoadedModel& model, const SessionOptions& options) -> std::unique_ptr<InferenceSession> {
+        return std::make_unique<CudaSession>(model, options);
+      },
+      .describe = [] { return device_description(); },
+  });
+}
+
+}  // namespace greta::cuda

@@ -27,26 +27,30 @@ bool device_available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)", or why no device is usable.
 std::string device_description();
 
-class CudaSession {
+// Registers the "cuda" session backend (greta/runtime/session.h) so that `--backend cuda`
+// finds it. Called by the CLIs in CUDA builds (GRETA_HAVE_CUDA).
+void register_backend();
+
+class CudaSession final : public InferenceSession {
  public:
   // Uploads the weights once (matrices F32/F16/BF16/Q8_0/Q4_0 natively; other block types are
   // dequantized to f32 on upload). Throws greta::Error if no device is usable or a type is not
   // supported by the CUDA backend.
   CudaSession(const LoadedModel& model, const SessionOptions& options);
-  ~CudaSession();
+  ~CudaSession() override;
   CudaSession(const CudaSession&) = delete;
   CudaSession& operator=(const CudaSession&) = delete;
 
-  int32_t n_ctx() const;
-  int32_t n_past() const;
-  int32_t n_vocab() const;
+  int32_t n_ctx() const override;
+  int32_t n_past() const override;
+  int32_t n_vocab() const override;
 
   // As Session::prefill: logits [all_logits ? n : 1, n_vocab] f32 on the host, valid until the
   // next call.
-  const float* prefill(std::span<const TokenId> tokens, bool all_logits);
+  const float* prefill(std::span<const TokenId> tokens, bool all_logits) override;
   // As Session::decode: logits [n_vocab] f32 on the host.
-  const float* decode(TokenId token);
-  void reset();
+  const float* decode(TokenId token) override;
+  void reset() override;
 
  private:
   struct Impl;

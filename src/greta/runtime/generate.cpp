@@ -126,10 +126,15 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
          "' adds no BOS token: give a non-empty prompt (-p or -f)");
   }
 
-  Session session(*lm, SessionOptions{.n_ctx = o.ctx_size,
-                                      .kv_dtype = o.dtype,
-                                      .kv_aligned = o.kv_aligned,
-                                      .n_threads = o.n_threads});
+  const SessionBackend* backend = find_session_backend(o.backend);
+  if (backend == nullptr) {
+    fail("this greta_infer was built without the '" + o.backend +
+             "' backend (configure with -DGRETA_CUDA=ON for cuda)",
+         kExitUsage);
+  }
+  std::unique_ptr<InferenceSession> session_ptr = backend->create(
+      *lm, SessionOptions{.n_ctx = o.ctx_size, .kv_dtype = o.dtype, .kv_aligned = o.kv_aligned, .n_threads = o.n_threads});
+  InferenceSession& session = *session_ptr;
   const int64_t n_ctx = session.n_ctx();
   const int32_t n_vocab = session.n_vocab();
   if (n_prompt > n_ctx) {
@@ -255,7 +260,8 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
     x["arch"] = lm->stats.arch;
     x["vocab_size"] = n_vocab;
     x["weights_type"] = lm->stats.weights_type;
-    x["backend"] = "cpu";
+    x["backend"] = o.backend;
+    x["backend_device"] = backend->describe();
     x["simd_target"] = cpu::matmul_simd_target();
     x["threads"] = o.n_threads;
     x["n_ctx"] = n_ctx;

@@ -101,6 +101,7 @@ struct RawOptions {
   bool ignore_eos = false;
   std::string kv_aligned;
   std::string mode = "prefill";
+  std::string backend = "cpu";
   std::string dump_logits;
   std::string dump_span;
   bool version = false;
@@ -166,6 +167,9 @@ void define_flags(FlagTable& t, RawOptions& r) {
       ->type_name("TYPE")
       ->default_str(r.dtype);
   app.add_flag("--ignore-eos", r.ignore_eos, "keep generating after end-of-generation tokens");
+  app.add_option("--backend", r.backend, "where the forward pass runs: cpu, or cuda in CUDA builds")
+      ->type_name("NAME")
+      ->default_str(r.backend);
   t.kv_aligned = app.add_option("--kv-aligned", r.kv_aligned,
                                 "1: prefill == decode bit-exact mode (env GRETA_KV_ALIGNED)")
                      ->type_name("0|1")
@@ -299,6 +303,8 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
     usage_error("--dtype", "f32, f16 or bf16", r.dtype);
   }
   o.ignore_eos = r.ignore_eos;
+  if (r.backend != "cpu" && r.backend != "cuda") usage_error("--backend", "cpu or cuda", r.backend);
+  o.backend = r.backend;
   if (r.mode == "prefill") {
     o.mode = GenMode::Prefill;
   } else if (r.mode == "decode") {
@@ -415,6 +421,7 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   j["ignore-eos"] = o.ignore_eos;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;
   j["mode"] = gen_mode_name(o.mode);
+  j["backend"] = o.backend;
   j["dump-logits"] = utf8_sanitized(o.dump_dir);
   j["dump-span"] = o.dump_span ? nlohmann::json(std::to_string(o.dump_span->start) + ":" +
                                                 std::to_string(o.dump_span->count))

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "greta/tokenizer/tokenizer.h"
 
@@ -57,27 +58,40 @@ struct SessionOptions {
   int n_threads = 1;
 };
 
-class Session {
+// What a generation driver needs from a session, whichever backend runs it (CPU: Session;
+// GPU: cuda::CudaSession). Same contracts as Session's members below.
+class InferenceSession {
+ public:
+  virtual ~InferenceSession() = default;
+  virtual int32_t n_ctx() const = 0;
+  virtual int32_t n_past() const = 0;
+  virtual int32_t n_vocab() const = 0;
+  virtual const float* prefill(std::span<const TokenId> tokens, bool all_logits) = 0;
+  virtual const float* decode(TokenId token) = 0;
+  virtual void reset() = 0;
+};
+
+class Session final : public InferenceSession {
  public:
   Session(const LoadedModel& model, const SessionOptions& options);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  int32_t n_ctx() const;
-  int32_t n_past() const;   // positions already in the KV cache
-  int32_t n_vocab() const;
+  int32_t n_ctx() const override;
+  int32_t n_past() const override;   // positions already in the KV cache
+  int32_t n_vocab() const override;
 
   // Batched prefill of tokens at positions [n_past, n_past + n). Returns logits
   // [all_logits ? n : 1, n_vocab] f32 (the last row only when !all_logits), valid until the next
   // call. Throws greta::Error if n_past + n > n_ctx or a token id is out of range.
-  const float* prefill(std::span<const TokenId> tokens, bool all_logits);
+  const float* prefill(std::span<const TokenId> tokens, bool all_logits) override;
 
   // Single-token decode at position n_past. Returns logits [n_vocab] f32.
-  const float* decode(TokenId token);
+  const float* decode(TokenId token) override;
 
   // Forget the KV cache (n_past = 0).
-  void reset();
+  void reset() override;
 
   // Debugging: called with every named intermediate of the forward pass ("attn_norm", "Qcur",
   // "kqv_out", "ffn_inp", "l_out", "result_norm", "result_output", ...), its layer (-1 for
@@ -90,5 +104,18 @@ class Session {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Session backends by name. "cpu" is always there; a GPU backend registers itself when it is
+// linked in (greta_infer calls cuda::register_backend() in CUDA builds).
+using SessionFactory =
+    std::function<std::unique_ptr<InferenceSession>(const LoadedModel& model, const SessionOptions& options)>;
+struct SessionBackend {
+  std::string name;
+  SessionFactory create;
+  std::function<std::string()> describe;  // e.g. the device's name
+};
+void register_session_backend(SessionBackend backend);
+const SessionBackend* find_session_backend(const std::string& name);  // nullptr if not built in
+std::vector<std::string> session_backend_names();
 
 }  // namespace greta

@@ -12,6 +12,11 @@
 #include "greta/runtime/generate.h"
 #include "greta/runtime/infer_options.h"
 
+#ifdef GRETA_HAVE_CUDA
+#include "greta/cuda/cuda_session.h"
+#endif
+#include "greta/runtime/session.h"
+
 int main(int argc, char** argv) {
   try {
     const std::vector<std::string> args(argv, argv + argc);
@@ -19,6 +24,15 @@ int main(int argc, char** argv) {
     if (parsed.exit_now) {
       std::fputs(parsed.text.c_str(), stdout);
       return 0;
+    }
+#ifdef GRETA_HAVE_CUDA
+    greta::cuda::register_backend();
+#endif
+    // A backend this binary lacks is a usage error, reported before any model is loaded.
+    if (greta::find_session_backend(parsed.options.backend) == nullptr) {
+      throw greta::Error("--backend " + parsed.options.backend +
+                             ": this greta_infer was built without it (configure with -DGRETA_CUDA=ON for cuda)",
+                         greta::kExitUsage);
     }
     return greta::run_generation(parsed.options);
   } catch (const greta::Error& e) {
