@@ -64,7 +64,9 @@ void expect_one_line_error(const ProcResult& r, const std::string& tool, int exi
   EXPECT_EQ(r.err.rfind(tool + ": error: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find(path), std::string::npos) << "message does not name " << path << ": " << r.err;
   EXPECT_NE(r.err.find(problem), std::string::npos) << "expected '" << problem << "' in: " << r.err;
-  if (expect_no_stdout) EXPECT_EQ(r.out, "");
+  if (expect_no_stdout) {
+    EXPECT_EQ(r.out, "");
+  }
 }
 
 TEST_F(HardeningFiles, GgufInfoMissingFile) {
