@@ -41,7 +41,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t m, float
   args.k = w.cols;
   args.row_bytes = w.row_bytes;
   args.w = w.data;
-  args.act = matmul_act_format(w.type, w.cols);
+  args.act = scratch.f32_activations ? ActFormat::F32 : matmul_act_format(w.type, w.cols);
   args.x = x;
   args.ldx = ldx;
   args.m = m;

@@ -32,6 +32,10 @@ struct WeightMatrix {
 // session and grown on demand; never shrinks.
 struct MatmulScratch {
   std::vector<uint8_t> buffer;
+  // Keep activations in f32 for every weight type (no 8-bit activation quantization): exact f32
+  // math, slower for Q8_0/Q4_0/Q4_K/Q6_K. A per-session choice (SessionOptions::f32_activations);
+  // either way the result of a row never depends on M or the thread count.
+  bool f32_activations = false;
 };
 
 // y: [m, w.rows] f32, row stride ldy (>= w.rows) elements. x: [m, w.cols] f32, row stride ldx.

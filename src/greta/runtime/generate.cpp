@@ -133,7 +133,8 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
          kExitUsage);
   }
   std::unique_ptr<InferenceSession> session_ptr = backend->create(
-      *lm, SessionOptions{.n_ctx = o.ctx_size, .kv_dtype = o.dtype, .kv_aligned = o.kv_aligned, .n_threads = o.n_threads});
+      *lm, SessionOptions{.n_ctx = o.ctx_size, .kv_dtype = o.dtype, .kv_aligned = o.kv_aligned, .n_threads = o.n_threads,
+                          .f32_activations = o.f32_activations});
   InferenceSession& session = *session_ptr;
   const int64_t n_ctx = session.n_ctx();
   const int32_t n_vocab = session.n_vocab();

@@ -102,6 +102,7 @@ struct RawOptions {
   std::string kv_aligned;
   std::string mode = "prefill";
   std::string backend = "cpu";
+  std::string activations = "q8";
   std::string dump_logits;
   std::string dump_span;
   bool version = false;
@@ -167,6 +168,10 @@ void define_flags(FlagTable& t, RawOptions& r) {
       ->type_name("TYPE")
       ->default_str(r.dtype);
   app.add_flag("--ignore-eos", r.ignore_eos, "keep generating after end-of-generation tokens");
+  app.add_option("--activations", r.activations,
+                 "matmul activations for Q8_0/Q4_0/Q4_K/Q6_K weights: q8 (8-bit, fast, as ggml) or f32 (exact)")
+      ->type_name("q8|f32")
+      ->default_str(r.activations);
   app.add_option("--backend", r.backend, "where the forward pass runs: cpu, or cuda in CUDA builds")
       ->type_name("NAME")
       ->default_str(r.backend);
@@ -305,6 +310,8 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   o.ignore_eos = r.ignore_eos;
   if (r.backend != "cpu" && r.backend != "cuda") usage_error("--backend", "cpu or cuda", r.backend);
   o.backend = r.backend;
+  if (r.activations != "q8" && r.activations != "f32") usage_error("--activations", "q8 or f32", r.activations);
+  o.f32_activations = r.activations == "f32";
   if (r.mode == "prefill") {
     o.mode = GenMode::Prefill;
   } else if (r.mode == "decode") {
@@ -421,6 +428,7 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   j["ignore-eos"] = o.ignore_eos;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;
   j["mode"] = gen_mode_name(o.mode);
+  j["activations"] = o.f32_activations ? "f32" : "q8";
   j["backend"] = o.backend;
   j["dump-logits"] = utf8_sanitized(o.dump_dir);
   j["dump-span"] = o.dump_span ? nlohmann::json(std::to_string(o.dump_span->start) + ":" +

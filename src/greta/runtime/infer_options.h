@@ -47,6 +47,7 @@ struct InferOptions {
   bool kv_aligned = false;
   std::string kv_aligned_source;   // "flag", "env" (GRETA_KV_ALIGNED) or "default"
   GenMode mode = GenMode::Prefill;
+  bool f32_activations = false;    // --activations f32 (default q8: the fast int8 path)
   std::string backend = "cpu";    // a registered session backend: cpu, cuda (CUDA builds)
   std::string dump_dir;            // empty: no dump
   std::optional<DumpSpan> dump_span;  // unset: {prompt_len, 1}

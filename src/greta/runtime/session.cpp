@@ -87,7 +87,9 @@ struct Session::Impl {
         pool(opt_.n_threads),
         kv(model.hparams().n_layer, n_ctx_, model.hparams().n_head_kv, model.hparams().head_dim, to_ops(opt_.kv_dtype)),
         buf(model, std::min(kMaxMicroBatch, n_ctx_), n_ctx_, opt_.n_threads),
-        logits(static_cast<size_t>(model.hparams().n_vocab)) {}
+        logits(static_cast<size_t>(model.hparams().n_vocab)) {
+    buf.matmul.f32_activations = opt_.f32_activations;
+  }
 
   const LoadedModel& lm;
   const model::Model& model;

@@ -56,6 +56,9 @@ struct SessionOptions {
   KvDtype kv_dtype = KvDtype::BF16;
   bool kv_aligned = false;
   int n_threads = 1;
+  // Matmuls with f32 activations for every weight type (exact math) instead of the fast path
+  // that quantizes activations to 8 bits for Q8_0/Q4_0/Q4_K/Q6_K weights, as ggml does.
+  bool f32_activations = false;
 };
 
 // What a generation driver needs from a session, whichever backend runs it (CPU: Session;
