@@ -31,6 +31,8 @@ Usage: $0 [options]
   --dtype TYPE        f32 | f16 | bf16 (default bf16)
   --threads N         CPU threads (default: greta_infer's)
   --dump-span S:C     token indices to dump (default: greta_infer's, prompt_len:1)
+  --backend NAME      cpu (default) or cuda (CUDA builds of greta_infer)
+  --activations A     q8 (default) or f32: greta_infer's matmul activation precision
   --out DIR           output directory (default: \$GRETA_OUT_DIR, else out/b3_67_guardrail); gets prefill/, decode/,
                       report.json, report.html, summary.txt
   -h, --help          this help
@@ -43,7 +45,7 @@ need_value() { [ $# -ge 2 ] || die "option $1 needs a value"; }
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 MODEL="" PROMPT="" PROMPT_FILE="" PROMPT_LEN="" MAX_TOKENS=16 SEED=42 KV_ALIGNED=1 DTYPE=bf16
-THREADS="" DUMP_SPAN="" OUT="" HAVE_PROMPT=0
+THREADS="" DUMP_SPAN="" OUT="" HAVE_PROMPT=0 BACKEND="" ACTIVATIONS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) need_value "$@"; MODEL="$2"; shift 2 ;;
@@ -56,6 +58,8 @@ while [ $# -gt 0 ]; do
     --dtype) need_value "$@"; DTYPE="$2"; shift 2 ;;
     --threads) need_value "$@"; THREADS="$2"; shift 2 ;;
     --dump-span) need_value "$@"; DUMP_SPAN="$2"; shift 2 ;;
+    --backend) need_value "$@"; BACKEND="$2"; shift 2 ;;
+    --activations) need_value "$@"; ACTIVATIONS="$2"; shift 2 ;;
     --out) need_value "$@"; OUT="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
@@ -132,6 +136,8 @@ fi
 common=(-m "$MODEL" -n "$MAX_TOKENS" --seed "$SEED" --kv-aligned "$KV_ALIGNED" --dtype "$DTYPE" --ignore-eos)
 [ -n "$THREADS" ] && common+=(-t "$THREADS")
 [ -n "$DUMP_SPAN" ] && common+=(--dump-span "$DUMP_SPAN")
+[ -n "$BACKEND" ] && common+=(--backend "$BACKEND")
+[ -n "$ACTIVATIONS" ] && common+=(--activations "$ACTIVATIONS")
 if [ -n "$PROMPT_FILE" ]; then common+=(-f "$PROMPT_FILE"); else common+=(-p "$PROMPT"); fi
 
 for mode in prefill decode; do
