@@ -103,7 +103,7 @@ double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options,
   GRETA_ASSERT(slice > 0);
   // One slice per thread, allocated and first touched by that thread (its memory node).
   std::vector<uint8_t*> slices(static_cast<size_t>(T), nullptr);
-  pool.run(T, [&](int64_t t, int) {
+  pool.run_on_each_thread([&](int t) {
     auto* p = static_cast<uint8_t*>(std::aligned_alloc(4096, static_cast<size_t>(slice)));
     GRETA_ASSERT(p != nullptr);
     std::memset(p, static_cast<int>(t + 1), static_cast<size_t>(slice));
@@ -114,7 +114,7 @@ double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options,
   for (int rep = 0; rep < options.reps + 1; ++rep) {  // the first pass warms up
     std::vector<double> cpu(static_cast<size_t>(T), 0.0);
     const auto t0 = std::chrono::steady_clock::now();
-    pool.run(T, [&](int64_t t, int) {
+    pool.run_on_each_thread([&](int t) {
       const double c0 = thread_cpu_seconds();
       sink[t * 8] ^= HWY_DYNAMIC_DISPATCH(StreamRead)(slices[t], slice);
       cpu[t] = thread_cpu_seconds() - c0;
@@ -149,7 +149,7 @@ double measure_fma_peak_gflops(ThreadPool& pool, double seconds, int reps) {
   std::vector<double> rates;
   for (int rep = 0; rep < reps; ++rep) {
     std::vector<double> rate(static_cast<size_t>(T), 0.0);
-    pool.run(T, [&](int64_t t, int) {
+    pool.run_on_each_thread([&](int t) {
       const double c0 = thread_cpu_seconds();
       const double f = HWY_DYNAMIC_DISPATCH(FmaLoop)(iters, &sink[t * 16]);
       rate[t] = f / (thread_cpu_seconds() - c0);
