@@ -33,37 +33,63 @@ void check_args(const WeightMatrix& w, int64_t ldx, int64_t m, int64_t ldy) {
 
 void matmul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
             ThreadPool& pool, MatmulScratch& scratch) {
-  check_args(w, ldx, m, ldy);
-  if (m == 0 || w.rows == 0) return;
+  const MatmulOut out{&w, y, ldy};
+  matmul_multi(std::span<const MatmulOut>(&out, 1), x, ldx, m, pool, scratch);
+}
 
-  MatmulArgs args;
-  args.type = w.type;
-  args.k = w.cols;
-  args.row_bytes = w.row_bytes;
-  args.w = w.data;
-  args.act = scratch.f32_activations ? ActFormat::F32 : matmul_act_format(w.type, w.cols);
-  args.x = x;
-  args.ldx = ldx;
-  args.m = m;
-  args.y = y;
-  args.ldy = ldy;
+void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t ldx, int64_t m, ThreadPool& pool,
+                  MatmulScratch& scratch) {
+  constexpr size_t kMaxOuts = 4;
+  GRETA_ASSERT(!outs.empty() && outs.size() <= kMaxOuts);
+  const int64_t k = outs[0].w->cols;
+  for (const MatmulOut& o : outs) {
+    check_args(*o.w, ldx, m, o.ldy);
+    GRETA_ASSERT(o.w->cols == k);
+  }
+  if (m == 0) return;
 
-  if (args.act == ActFormat::Q8A32) {
-    // Each activation row is quantized once, by one task, with the same code whatever M is.
-    const int64_t rb = act_row_bytes(w.cols);
+  MatmulArgs args[kMaxOuts];
+  int64_t task_end[kMaxOuts];  // exclusive prefix sums of the outputs' task counts
+  int64_t n_tasks = 0;
+  bool need_q8 = false;
+  for (size_t j = 0; j < outs.size(); ++j) {
+    const WeightMatrix& w = *outs[j].w;
+    MatmulArgs& a = args[j];
+    a.type = w.type;
+    a.k = w.cols;
+    a.row_bytes = w.row_bytes;
+    a.w = w.data;
+    a.act = scratch.f32_activations ? ActFormat::F32 : matmul_act_format(w.type, w.cols);
+    a.x = x;
+    a.ldx = ldx;
+    a.m = m;
+    a.y = outs[j].y;
+    a.ldy = outs[j].ldy;
+    need_q8 = need_q8 || a.act == ActFormat::Q8A32;
+    n_tasks += (w.rows + kRowsPerTask - 1) / kRowsPerTask;
+    task_end[j] = n_tasks;
+  }
+  if (n_tasks == 0) return;
+
+  if (need_q8) {
+    // Each activation row is quantized once, by one task, with the same code whatever M is (and
+    // whichever outputs share it: the row depends only on x and k).
+    const int64_t rb = act_row_bytes(k);
     const size_t need = static_cast<size_t>(rb * m + 64);
     if (scratch.buffer.size() < need) scratch.buffer.resize(need);
     uint8_t* base = scratch.buffer.data();
     base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
-    pool.run(m, [&](int64_t row, int) { act_quantize_row(x + row * ldx, w.cols, base + row * rb); });
-    args.xq = base;
+    pool.run(m, [&](int64_t row, int) { act_quantize_row(x + row * ldx, k, base + row * rb); });
+    for (size_t j = 0; j < outs.size(); ++j) args[j].xq = base;
   }
 
-  const int64_t n_tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.run(n_tasks, [&](int64_t task, int) {
-    const int64_t n0 = task * kRowsPerTask;
-    const int64_t n1 = std::min(w.rows, n0 + kRowsPerTask);
-    matmul_rows(args, n0, n1);
+    size_t j = 0;
+    while (task >= task_end[j]) ++j;
+    const int64_t local = task - (j == 0 ? 0 : task_end[j - 1]);
+    const int64_t n0 = local * kRowsPerTask;
+    const int64_t n1 = std::min(outs[j].w->rows, n0 + kRowsPerTask);
+    matmul_rows(args[j], n0, n1);
   });
 }
 

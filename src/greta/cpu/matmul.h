@@ -12,6 +12,7 @@
 // integer dot products); that is a per-row, deterministic step and keeps the contract.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "greta/core/thread_pool.h"
@@ -41,6 +42,18 @@ struct MatmulScratch {
 // y: [m, w.rows] f32, row stride ldy (>= w.rows) elements. x: [m, w.cols] f32, row stride ldx.
 void matmul(const WeightMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
             ThreadPool& pool, MatmulScratch& scratch);
+
+// Several products with the same input x (e.g. Q, K and V; gate and up), run as one pool job:
+// the activation rows are quantized once and the tasks of all outputs share one barrier. Each
+// output is bit-identical to matmul(*out.w, x, ...) alone (same row tasks, same kernels).
+// PRECONDITIONS: 1 <= outs.size() <= 4; every out.w has the same cols.
+struct MatmulOut {
+  const WeightMatrix* w = nullptr;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t ldx, int64_t m, ThreadPool& pool,
+                  MatmulScratch& scratch);
 
 // Scalar reference: dequantizes each weight row (greta/quant/quant.h) and accumulates in f64,
 // then rounds to f32. Slow; used by tests as the ground truth for error bounds.

@@ -169,12 +169,12 @@ void forward(const Model& model, ForwardBuffers& buf, std::span<const ops::KvLay
     float* q = buf.q.data();  // [n, n_q]
     float* k = buf.k.data();  // [n, n_kv]
     float* v = buf.v.data();  // [n, n_kv]
-    matmul(L.wq, xb, n, q);
-    mark("mm_q");
-    matmul(L.wk, xb, n, k);
-    mark("mm_k");
-    matmul(L.wv, xb, n, v);
-    mark("mm_v");
+    {
+      // One pool job for Q, K and V (same input; each output as matmul() alone would give).
+      const cpu::MatmulOut outs[3] = {{&L.wq, q, n_q}, {&L.wk, k, n_kv}, {&L.wv, v, n_kv}};
+      cpu::matmul_multi(outs, xb, n_embd, n, pool, buf.matmul);
+    }
+    mark("mm_qkv");
     add_bias(q, n_q, n, L.bq, n_q);
     add_bias(k, n_kv, n, L.bk, n_kv);
     add_bias(v, n_kv, n, L.bv, n_kv);
@@ -214,10 +214,11 @@ void forward(const Model& model, ForwardBuffers& buf, std::span<const ops::KvLay
     trace("ffn_norm", il, xb, n, n_embd);
     float* gate = buf.gate.data();  // [n, n_ff]
     float* up = buf.up.data();      // [n, n_ff]
-    matmul(L.ffn_gate, xb, n, gate);
-    mark("mm_gate");
-    matmul(L.ffn_up, xb, n, up);
-    mark("mm_up");
+    {
+      const cpu::MatmulOut outs[2] = {{&L.ffn_gate, gate, n_ff}, {&L.ffn_up, up, n_ff}};
+      cpu::matmul_multi(outs, xb, n_embd, n, pool, buf.matmul);
+    }
+    mark("mm_gate_up");
     ops::swiglu(gate, up, gate, n_ff, n, n_ff, pool);
     mark("swiglu");
     matmul(L.ffn_down, gate, n, proj);

@@ -251,11 +251,13 @@ void attention_decode(const AttentionShape& sh, const KvLayer& kv, const float* 
     if (n_chunks == 1) finalize(part, n_group, hd, out + static_cast<int64_t>(kvh) * n_group * hd);
   });
   if (n_chunks == 1) return;
-  pool.run(sh.n_kv_head, [&](int64_t kvh, int) {
-    float* state = partials + kvh * n_chunks * part_floats;
+  // The merge is a few microseconds of work: done by the caller (same operations, same order per
+  // head), it costs no pool round trip.
+  for (int32_t kvh = 0; kvh < sh.n_kv_head; ++kvh) {
+    float* state = partials + static_cast<int64_t>(kvh) * n_chunks * part_floats;
     for (int32_t c = 1; c < n_chunks; ++c) merge_partials(state, state + c * part_floats, n_group, hd);
-    finalize(state, n_group, hd, out + kvh * n_group * hd);
-  });
+    finalize(state, n_group, hd, out + static_cast<int64_t>(kvh) * n_group * hd);
+  }
 }
 
 void attention_reference(const AttentionShape& sh, const KvLayer& kv, const float* q, int32_t pos, float* out) {
