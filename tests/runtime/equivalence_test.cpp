@@ -23,24 +23,7 @@ constexpr int kPromptLens[] = {1, 2, 31, 32, 33, 63, 64, 65, 200, 512};
 constexpr KvDtype kDtypes[] = {KvDtype::F32, KvDtype::F16, KvDtype::BF16};
 constexpr int kThreads[] = {1, 2, 3};
 
-std::filesystem::path temp_dir() {
-  static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("greta_equivalence_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-// Removes the temporary model files when the test program ends.
-class TempDirCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("greta_equivalence_" + std::to_string(::getpid())), ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
+std::filesystem::path temp_dir() { return test::process_temp_dir("greta_equivalence_"); }
 
 // A tiny synthetic llama (2 layers, 4 heads, 2 KV heads, vocab 512, context 512) with every
 // matrix in `type` (dim 256 for the 256-element K-quant blocks, else 64), written once.

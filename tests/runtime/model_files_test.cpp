@@ -20,24 +20,7 @@
 namespace greta {
 namespace {
 
-std::filesystem::path temp_dir() {
-  static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("greta_model_files_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-// Removes the temporary model files when the test program ends.
-class TempDirCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("greta_model_files_" + std::to_string(::getpid())), ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
+std::filesystem::path temp_dir() { return test::process_temp_dir("greta_model_files_"); }
 
 // A tiny synthetic llama in F32 (the base every variant below is derived from).
 const gguf::GgufFile& base_file() {
