@@ -123,6 +123,7 @@ void ThreadPool::run_on_each_thread(const std::function<void(int thread)>& fn) {
     return;
   }
   each_fn_.store(&fn, std::memory_order_relaxed);
+  static_seq_.fetch_add(1, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
   job_gen_ = static_cast<uint32_t>((job_gen_ + 1) & kGenMask);
   const uint64_t word = (uint64_t{job_gen_} << kGenShift) | (uint64_t{1} << kStaticShift);
@@ -135,7 +136,7 @@ void ThreadPool::run_on_each_thread(const std::function<void(int thread)>& fn) {
 
 void ThreadPool::worker_loop(int thread) {
   uint64_t seen = 0;
-  uint64_t last_static_gen = ~uint64_t{0};
+  uint64_t last_static_seq = 0;
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < kSpinIterations; ++spin) {
@@ -153,9 +154,11 @@ void ThreadPool::worker_loop(int thread) {
     if (stop_.load(std::memory_order_acquire)) return;
     const uint64_t word = claim_.load(std::memory_order_acquire);
     if (word_static(word)) {
-      // A static job waits for every worker, so the word read here is that job's.
-      if (word_gen(word) != last_static_gen) {
-        last_static_gen = word_gen(word);
+      // A static job waits for every worker, so the word read here is that job's, and so is
+      // static_seq_ (published before the word; the next static job cannot start without us).
+      const uint64_t seq = static_seq_.load(std::memory_order_relaxed);
+      if (seq != last_static_seq) {
+        last_static_seq = seq;
         (*each_fn_.load(std::memory_order_relaxed))(thread);
         done_.fetch_add(1, std::memory_order_acq_rel);
       }

@@ -70,6 +70,7 @@ class ThreadPool {
   // Claim word: generation (23 bits) | static flag (1) | n_tasks (20) | next task (20).
   std::atomic<uint64_t> claim_{0};
   std::atomic<int64_t> done_{0};
+  std::atomic<uint64_t> static_seq_{0};  // run_on_each_thread calls so far (never wraps)
   uint32_t job_gen_ = 0;
   int64_t n_jobs_ = 0;
   std::atomic<uint64_t> generation_{0};  // wake-up signal only
