@@ -127,7 +127,7 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
                         {"fraction_of_bandwidth", gb_s / lim.bandwidth_gb_s}, {"gflops", gflops},
                         {"fma_peak_gflops", lim.fma_peak_gflops}, {"fraction_of_fma_peak", gflops / lim.fma_peak_gflops},
                         {"gflops_per_cpu_time", gflops_cpu},
-                        {"weight_gb_s_per_cpu_time", static_cast<double>(mat_bytes) / cpu_s / 1e9 * threads},
+                        {"weight_gb_s_per_cpu_time", static_cast<double>(mat_bytes) / cpu_s / 1e9},
                         {"bandwidth_gb_s_per_cpu_time", lim.bandwidth_per_cpu_gb_s}, {"fraction_of_fma_peak_cpu_time", gflops_cpu / lim.fma_peak_gflops},
                         {"simd_target", cpu::bandwidth_simd_target()}};
     std::cout << j.dump() << "\n";
@@ -139,7 +139,9 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
                 lim.bandwidth_gb_s);
     std::printf("  compute    %.1f GFLOP/s = %.0f%% of f32 FMA peak %.1f GFLOP/s\n", gflops,
                 100 * gflops / lim.fma_peak_gflops, lim.fma_peak_gflops);
-    const double wgb_cpu = static_cast<double>(mat_bytes) / cpu_s / 1e9 * threads;
+    // cpu_s is already the CPU time per thread (process CPU time / threads): the rate of all
+    // threads together, comparable with the per-CPU-second bandwidth of the same threads.
+    const double wgb_cpu = static_cast<double>(mat_bytes) / cpu_s / 1e9;
     std::printf("  cpu time   %.1f GB/s of weights per CPU-second of the %d threads = %.0f%% of read bandwidth %.1f GB/s"
                 " per CPU-second\n", wgb_cpu, threads, 100 * wgb_cpu / lim.bandwidth_per_cpu_gb_s, lim.bandwidth_per_cpu_gb_s);
     std::printf("  cpu time   %.1f GFLOP/s per CPU-second = %.0f%% of the peak (%.0f%% of wall time on CPU)\n",
