@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,38 @@ TEST(HardeningBounds, DeeplyNestedArrays) {
 TEST(HardeningBounds, TensorClaimingExabytes) {
   auto r = Raw::header(1, 0).str("t").u32(2).u64(uint64_t{1} << 20).u64(uint64_t{1} << 20).u32(0).u64(0);
   expect_bounded_rejection(r.b, "past the end");
+}
+
+// Bug 5 (open, found by fuzz_gguf in the 30-minute run): model binding sizes its per-layer table
+// from llama.block_count before looking for the layers' tensors (src/greta/model/weights.cpp,
+// `w.layers.resize(hp.n_layer)`), so a small file claiming 16 million layers allocates ~5 GB.
+// Expected: "missing tensor 'blk.5.attn_norm.weight'" (or a bound on block_count by the tensors
+// present), within 512 MiB of address space.
+TEST(HardeningBounds, HugeBlockCountDoesNotAllocatePerLayerTables) {
+  auto src = GgufFile::open(std::string(GRETA_SOURCE_DIR) + "/models/stories260K.gguf");
+  const std::string f = (fs::temp_directory_path() / ("greta_block_count_" + std::to_string(::getpid()) + ".gguf")).string();
+  test::GgufEdit e;
+  e.on_kv = [](const gguf::KeyValue& kv, gguf::GgufWriter& w) {
+    if (kv.key != "llama.block_count") return true;
+    w.add_u32(kv.key, 16252929);
+    return false;
+  };
+  test::rewrite_gguf(*src, e, f);
+  const ProcResult r = test::run_process({}, {.as_limit_bytes = test::kSanitized ? -1 : kAsLimit}, [&]() -> int {
+    try {
+      load_model(f);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return std::string(e.what()).find("blk.5.") != std::string::npos ? 0 : 3;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "std::bad_alloc\n");
+      return 4;
+    }
+    return 2;
+  });
+  fs::remove(f);
+  EXPECT_EQ(r.term_signal, 0) << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 // --- peak memory -----------------------------------------------------------------------------------
