@@ -96,6 +96,12 @@ class Cursor {
     pos_ += n;
     return p;
   }
+  // The u64 at the cursor without consuming it. PRECONDITIONS: remaining() >= 8.
+  uint64_t peek_u64() const {
+    uint64_t v;
+    std::memcpy(&v, base_ + pos_, sizeof v);
+    return v;
+  }
   template <typename T>
   T read(const std::string& what) {
     T v;
@@ -160,8 +166,14 @@ std::shared_ptr<ArrayValue> parse_array(Cursor& c, const std::string& ctx, int d
       }
     }
   } else if (arr->elem_type == ValueType::STRING) {
-    arr->strings.reserve(reserve_hint(n));
-    for (uint64_t i = 0; i < n; ++i) arr->strings.push_back(c.read_string(ctx + " string element " + std::to_string(i), 0));
+    // No per-element allocation or message building: the context string is made only on error.
+    for (uint64_t i = 0; i < n; ++i) {
+      if (c.remaining() < 8 || c.peek_u64() > c.remaining() - 8) {
+        (void)c.read_string(ctx + " string element " + std::to_string(i), 0);  // throws the precise error
+      }
+      const std::string_view sv = c.read_string(std::string(), 0);
+      arr->strings.append(reinterpret_cast<const uint8_t*>(sv.data()) - 8);
+    }
   } else {
     if (n > kMaxNestedArrays - c.nested_arrays) {
       c.bad(ctx + ": more than " + std::to_string(kMaxNestedArrays) + " nested arrays in the file");
@@ -579,6 +591,64 @@ const ArrayValue* GgufFile::find_array(std::string_view key, ValueType expected_
                               ", expected array of " + value_type_name(expected_elem));
   }
   return v->arr.get();
+}
+
+}  // namespace greta::gguf
+
+namespace greta::gguf {
+
+namespace {
+uint64_t prefix_len(const uint8_t* p) {
+  uint64_t len;
+  std::memcpy(&len, p, sizeof len);
+  return len;
+}
+}  // namespace
+
+void StringList::append(const uint8_t* prefix) {
+  if (n_ == 0) first_ = prefix;
+  if (n_ % kStride == 0) checkpoints_.push_back(static_cast<uint64_t>(prefix - first_));
+  ++n_;
+}
+
+std::string_view StringList::operator[](uint64_t i) const {
+  GRETA_ASSERT(i < n_);
+  const uint8_t* p = first_ + checkpoints_[i / kStride];
+  for (uint64_t k = i % kStride; k > 0; --k) p += 8 + prefix_len(p);
+  return std::string_view(reinterpret_cast<const char*>(p + 8), prefix_len(p));
+}
+
+std::string_view StringList::iterator::operator*() const {
+  return std::string_view(reinterpret_cast<const char*>(p_ + 8), prefix_len(p_));
+}
+
+StringList::iterator& StringList::iterator::operator++() {
+  p_ += 8 + prefix_len(p_);
+  ++i_;
+  return *this;
+}
+
+StringList::iterator StringList::begin() const {
+  iterator it;
+  it.p_ = first_;
+  it.i_ = 0;
+  return it;
+}
+
+StringList::iterator StringList::end() const {
+  iterator it;
+  it.i_ = n_;
+  return it;
+}
+
+bool StringList::operator==(const StringList& o) const {
+  if (n_ != o.n_) return false;
+  auto a = begin();
+  auto b = o.begin();
+  for (uint64_t i = 0; i < n_; ++i, ++a, ++b) {
+    if (*a != *b) return false;
+  }
+  return true;
 }
 
 }  // namespace greta::gguf

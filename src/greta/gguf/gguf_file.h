@@ -10,6 +10,7 @@
 // The GgufFile must outlive every view handed out.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,13 +42,55 @@ const char* value_type_name(ValueType t);  // "u32", "string", "array", ...
 
 struct Value;
 
+// The elements of a string array, read in place from the mapping. Memory is bounded by the file:
+// one byte offset is kept for every kStride-th element (never one object per element, so an
+// array of millions of empty strings costs n / kStride * 8 bytes, not 16 bytes each), and
+// element i is found by walking at most kStride - 1 length prefixes from its checkpoint.
+// Sequential iteration is O(1) per element.
+class StringList {
+ public:
+  static constexpr uint64_t kStride = 64;
+
+  uint64_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  std::string_view operator[](uint64_t i) const;  // PRECONDITIONS: i < size()
+
+  class iterator {
+   public:
+    using value_type = std::string_view;
+    using difference_type = std::ptrdiff_t;
+    std::string_view operator*() const;
+    iterator& operator++();
+    bool operator==(const iterator& o) const { return i_ == o.i_; }
+    bool operator!=(const iterator& o) const { return i_ != o.i_; }
+
+   private:
+    friend class StringList;
+    const uint8_t* p_ = nullptr;  // the current element's u64 length prefix
+    uint64_t i_ = 0;
+  };
+  iterator begin() const;
+  iterator end() const;
+
+  bool operator==(const StringList& o) const;
+
+  // Parser side: elements are appended in file order; `prefix` points at the element's u64
+  // length prefix, already validated to lie inside the mapping with its bytes.
+  void append(const uint8_t* prefix);
+
+ private:
+  const uint8_t* first_ = nullptr;
+  uint64_t n_ = 0;
+  std::vector<uint64_t> checkpoints_;  // byte offset from first_ of elements 0, kStride, 2*kStride, ...
+};
+
 // An array value. Numeric/bool elements stay in the mapping (little-endian, possibly unaligned)
 // and are read through get<T>(); string elements are views; nested arrays are parsed Values.
 struct ArrayValue {
   ValueType elem_type = ValueType::U8;
   uint64_t size = 0;
   const uint8_t* data = nullptr;          // numeric/bool elements: size * elem_size bytes
-  std::vector<std::string_view> strings;  // elem_type == STRING
+  StringList strings;                     // elem_type == STRING
   std::vector<Value> arrays;              // elem_type == ARRAY
 
   // Element i converted to T (numeric or bool arrays). PRECONDITIONS: i < size.

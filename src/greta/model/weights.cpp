@@ -1,5 +1,6 @@
 #include "greta/model/weights.h"
 
+#include <algorithm>
 #include <string>
 
 #include "greta/core/error.h"
@@ -99,10 +100,12 @@ Weights bind_weights(const gguf::GgufFile& file, HParams& hp) {
   if (w.tied_output) w.output = w.tok_embd;
   w.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2, /*required=*/false);
 
-  w.layers.resize(hp.n_layer);
+  // Layers are appended as their tensors are found, never sized up front from block_count: a
+  // forged count then fails on the first missing tensor instead of allocating per-layer tables.
+  w.layers.reserve(std::min<size_t>(static_cast<size_t>(hp.n_layer), file.tensors().size()));
   for (int32_t il = 0; il < hp.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
-    LayerWeights& l = w.layers[il];
+    LayerWeights& l = w.layers.emplace_back();
     l.attn_norm = b.vector(p + "attn_norm.weight", n_embd);
     l.wq = b.matrix(p + "attn_q.weight", n_embd, n_q);
     l.wk = b.matrix(p + "attn_k.weight", n_embd, n_kv);
