@@ -20,7 +20,7 @@ struct RunResult {
 
 RunResult run_tokenize(const std::string& args) {
   const std::string bin = std::string(GRETA_BIN_DIR) + "/greta_tokenize";
-  const std::string err_path = ::testing::TempDir() + "greta_tokenize_stderr.txt";
+  const std::string err_path = ::testing::TempDir() + "greta_tokenize_stderr_" + std::to_string(::getpid()) + ".txt";
   const std::string cmd = "'" + bin + "' " + args + " 2>'" + err_path + "'";
   RunResult r;
   std::FILE* p = popen(cmd.c_str(), "r");
@@ -62,7 +62,7 @@ TEST_F(GretaTokenizeCli, ParseSpecial) {
 }
 
 TEST_F(GretaTokenizeCli, FileInputIsTokenizedByteExactly) {
-  const std::string path = ::testing::TempDir() + "greta_tokenize_input.txt";
+  const std::string path = ::testing::TempDir() + "greta_tokenize_input_" + std::to_string(::getpid()) + ".txt";
   std::ofstream(path, std::ios::binary) << "Once upon a time";
   EXPECT_EQ(run_tokenize("-m " + stories() + " -f '" + path + "'").out, "1 403 407 261 378\n");
 }
@@ -88,7 +88,7 @@ TEST_F(GretaTokenizeCli, Errors) {
 }
 
 TEST_F(GretaTokenizeCli, CasesFileWithoutFinalSeparator) {
-  const std::string path = ::testing::TempDir() + "greta_tokenize_cases.inp";
+  const std::string path = ::testing::TempDir() + "greta_tokenize_cases_" + std::to_string(::getpid()) + ".inp";
   std::ofstream(path, std::ios::binary) << "Once\n__ggml_vocab_test__\n\n__ggml_vocab_test__\nupon";
   const RunResult r = run_tokenize("-m " + stories() + " --cases '" + path + "'");
   EXPECT_EQ(r.exit_code, 0);
