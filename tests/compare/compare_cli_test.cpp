@@ -213,3 +213,21 @@ TEST_F(CompareCli, UsageErrorsAreExit2) {
 
 }  // namespace
 }  // namespace greta::dump
+
+namespace greta::dump {
+namespace {
+
+// Token texts only appear in the HTML report: --model without --html is refused, not ignored.
+TEST(CompareCliModel, ModelWithoutHtmlIsAUsageError) {
+  TempDir tmp;
+  const auto rows = testing::make_rows(1, 10);
+  const std::string a = tmp.sub("a"), b = tmp.sub("b");
+  testing::write_dump(a, rows, 20, 1, "prefill", {});
+  testing::write_dump(b, rows, 20, 1, "decode", {});
+  const CliRun r = run_compare({a, b, "--model", std::string(GRETA_SOURCE_DIR) + "/models/stories260K.gguf"}, tmp);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--model requires --html"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace greta::dump

@@ -99,8 +99,11 @@ int main(int argc, char** argv) {
                     ->check(CLI::NonNegativeNumber);
   app.add_flag("--strict", opt.strict, "require bit-equality whatever the dumps' kv_aligned");
   app.add_option("--json", json_path, "write the full report as JSON to FILE");
-  app.add_option("--html", html_path, "write a self-contained HTML report to FILE");
-  app.add_option("--model", model_path, "GGUF file whose vocabulary gives token texts (default: A's metadata 'model')");
+  auto* html = app.add_option("--html", html_path, "write a self-contained HTML report to FILE");
+  // Token texts appear only in the HTML report, so --model without --html is a usage error
+  // rather than a flag that is silently ignored.
+  app.add_option("--model", model_path, "GGUF file whose vocabulary gives token texts in the HTML report (default: A's metadata 'model')")
+      ->needs(html);
   app.add_option("--max-rows", max_rows, "per-token rows in the text summary (default 40)")->check(CLI::Range(1, 1000000));
   app.set_version_flag("--version", std::string("greta_compare ") + greta::build::kVersion + " (" +
                                         greta::build::kGitBranch + " " + greta::build::kGitCommit + ")");
