@@ -8,7 +8,7 @@ function(greta_tool name)
   endif()
   add_executable(${_target} ${ARGN})
   set_target_properties(${_target} PROPERTIES OUTPUT_NAME ${name})
-  target_link_libraries(${_target} PRIVATE greta CLI11::CLI11 nlohmann_json::nlohmann_json)
+  target_link_libraries(${_target} PRIVATE greta greta_app CLI11::CLI11 nlohmann_json::nlohmann_json)
 endfunction()
 
 macro(greta_tool_if_present name src)

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "greta/core/error.h"
-#include "greta/runtime/infer_options.h"
+#include "greta/app/infer_options.h"
 
 namespace {
 volatile size_t g_sink = 0;

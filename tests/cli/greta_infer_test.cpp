@@ -13,7 +13,7 @@
 
 #include "cli/cli_runner.h"
 #include "greta/dump/logits_dump.h"
-#include "greta/runtime/generate.h"
+#include "greta/app/generate.h"
 
 namespace greta {
 namespace {

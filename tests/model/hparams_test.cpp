@@ -41,11 +41,11 @@ TEST(HParams, LlamaCppDefaultsWhenKeysAreAbsent) {
   gguf::GgufWriter w;
   add_required(w, "llama");
   const HParams hp = hparams_from_gguf(*open(w));
-  EXPECT_EQ(hp.arch, Arch::Llama);
+  EXPECT_STREQ(hp.arch_name(), "llama");
   EXPECT_EQ(hp.n_head_kv, 4);
   EXPECT_EQ(hp.head_dim, 16);
   EXPECT_EQ(hp.n_rot, 16);
-  EXPECT_EQ(hp.rope_type, ops::RopeType::Normal);
+  EXPECT_EQ(hp.rope_type, backend::RopeType::Normal);
   EXPECT_EQ(hp.rope_freq_base, 10000.0f);
   EXPECT_EQ(hp.rope_freq_scale, 1.0f);
   EXPECT_EQ(hp.rms_eps, 1e-5f);
@@ -62,8 +62,8 @@ TEST(HParams, Qwen2UsesNeoxAndExplicitKeys) {
   w.add_string("qwen2.rope.scaling.type", "linear");
   w.add_f32("qwen2.rope.scaling.factor", 4.0f);
   const HParams hp = hparams_from_gguf(*open(w));
-  EXPECT_EQ(hp.arch, Arch::Qwen2);
-  EXPECT_EQ(hp.rope_type, ops::RopeType::NeoX);
+  EXPECT_STREQ(hp.arch_name(), "qwen2");
+  EXPECT_EQ(hp.rope_type, backend::RopeType::NeoX);
   EXPECT_EQ(hp.n_head_kv, 2);
   EXPECT_EQ(hp.n_embd_kv(), 32);
   EXPECT_EQ(hp.n_rot, 8);
@@ -141,8 +141,8 @@ TEST(Weights, TiedOutputRopeFreqsAndTypeErrors) {
     const auto f = tiny_file(t);
     const auto m = Model::load(*f);
     EXPECT_TRUE(m->weights().tied_output);
-    EXPECT_EQ(m->weights().output.data, m->weights().tok_embd.data);
-    EXPECT_NE(m->weights().rope_freqs, nullptr);
+    EXPECT_EQ(m->weights().output.host.data, m->weights().tok_embd.host.data);
+    EXPECT_TRUE(m->weights().rope_freqs.present());
     EXPECT_EQ(m->hparams().n_vocab, 100);
     EXPECT_GT(m->n_params(), 0);
     EXPECT_GT(m->weight_bytes_per_token(), 0);

@@ -113,7 +113,9 @@ TEST(Ops, RopeTableEqualsReference) {
     const int64_t ld = n_heads * c.head_dim;
     auto x = random_vec(10 * ld, 40);
     auto ref = x;
-    rope(table, x.data(), ld, 10, n_heads, c.head_dim, 290, pool);
+    std::vector<int32_t> pos(10);
+    for (int r = 0; r < 10; ++r) pos[r] = 290 + r;
+    rope(table, x.data(), ld, 10, n_heads, c.head_dim, pos.data(), pool);
     for (int r = 0; r < 10; ++r) rope_reference(p, ref.data() + r * ld, n_heads, c.head_dim, 290 + r);
     EXPECT_TRUE(same_bits(x, ref));
     // Dimensions past n_rot are untouched; position 0 is the identity.

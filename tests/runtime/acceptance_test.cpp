@@ -109,7 +109,7 @@ TEST(Acceptance, TinyStoriesQ8_0GreedyExpectedIds) {
                                   << ", expected " << r.gen[i] << " (not a near-tie)";
           EXPECT_EQ(logits[r.gen[i]], sorted[1]) << "expected id is not our second choice at step " << i;
           std::printf("'%s' kv %s: ids equal for %zu steps, then a near-tie (margin %.3g) goes the other way\n",
-                      r.prompt_text.c_str(), kv_dtype_name(dt), i, margin);
+                      r.prompt_text.c_str(), kv_type_name(dt), i, margin);
           break;
         }
         if (i + 1 < r.gen.size()) logits = s.decode(got);
@@ -134,7 +134,7 @@ TEST(Acceptance, TinyStoriesQ8_0GreedyExpectedIdsExactWithF32Activations) {
         got.push_back(argmax(logits, s.n_vocab()));
         if (i + 1 < r.gen.size()) logits = s.decode(got.back());
       }
-      EXPECT_EQ(got, r.gen) << "prompt '" << r.prompt_text << "' kv " << kv_dtype_name(dt);
+      EXPECT_EQ(got, r.gen) << "prompt '" << r.prompt_text << "' kv " << kv_type_name(dt);
     }
   }
 }

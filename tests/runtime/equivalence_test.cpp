@@ -99,7 +99,7 @@ void check_grid(const LoadedModel& lm, const std::string& label) {
       if (len > n_ctx) continue;
       const std::vector<TokenId> prompt(full.begin(), full.begin() + len);
       const std::vector<float> ref_len(ref.begin(), ref.begin() + len * nv);
-      const std::string where = label + " kv " + kv_dtype_name(dt) + " len " + std::to_string(len);
+      const std::string where = label + " kv " + kv_type_name(dt) + " len " + std::to_string(len);
       for (int t : kThreads) {
         SessionOptions opt = opt1;
         opt.n_threads = t;
@@ -203,7 +203,7 @@ TEST(PrefillThenDecode, SameIdsAsTokenByTokenDecode) {
           l = s.decode(ids[way].back());
         }
       }
-      const std::string where = std::string(name) + " kv_aligned " + std::to_string(m.aligned) + " " + kv_dtype_name(m.dt);
+      const std::string where = std::string(name) + " kv_aligned " + std::to_string(m.aligned) + " " + kv_type_name(m.dt);
       if (m.aligned || m.dt == KvDtype::F32) {
         EXPECT_EQ(ids[0], ids[1]) << where;
         continue;

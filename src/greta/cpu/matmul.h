@@ -16,18 +16,13 @@
 #include <vector>
 
 #include "greta/core/thread_pool.h"
+#include "greta/backend/tensor.h"
 #include "greta/quant/types.h"
 
 namespace greta::cpu {
 
 // A weight matrix in place in the mapped file (no copy).
-struct WeightMatrix {
-  TensorType type = TensorType::F32;
-  int64_t rows = 0;       // N (output features)
-  int64_t cols = 0;       // K (input features); a multiple of the type's block size
-  int64_t row_bytes = 0;  // bytes of one row
-  const uint8_t* data = nullptr;
-};
+using WeightMatrix = WeightView;
 
 // Scratch memory reused across calls (activation quantization buffers). Allocated once per
 // session and grown on demand; never shrinks.

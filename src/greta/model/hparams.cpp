@@ -4,24 +4,21 @@
 
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
+#include "greta/model/arch/arch.h"
 
 namespace greta::model {
 
-const char* arch_name(Arch a) { return a == Arch::Llama ? "llama" : "qwen2"; }
+const char* HParams::arch_name() const { return arch != nullptr ? arch->name : "?"; }
 
 HParams hparams_from_gguf(const gguf::GgufFile& file) {
   HParams hp;
   const std::string arch(file.get_string_or("general.architecture", ""));
-  if (arch == "llama") {
-    hp.arch = Arch::Llama;
-    hp.rope_type = ops::RopeType::Normal;
-  } else if (arch == "qwen2") {
-    hp.arch = Arch::Qwen2;
-    hp.rope_type = ops::RopeType::NeoX;
-  } else {
+  hp.arch = find_arch(arch);
+  if (hp.arch == nullptr) {
     fail("unsupported architecture '" + (arch.empty() ? std::string("<missing general.architecture>") : arch) +
-         "' (supported: llama, qwen2)");
+         "' (supported: " + supported_arch_names() + ")");
   }
+  hp.rope_type = hp.arch->rope_type;
   const std::string p = arch + ".";
   auto positive = [&](const std::string& key, uint32_t v) {
     if (v == 0 || v > (1u << 30)) fail("key '" + key + "' = " + std::to_string(v) + ", expected a positive size");

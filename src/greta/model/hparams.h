@@ -5,17 +5,16 @@
 #include <cstdint>
 #include <string>
 
-#include "greta/ops/rope.h"
+#include "greta/backend/backend.h"
 
 namespace greta::gguf { class GgufFile; }
 
 namespace greta::model {
 
-enum class Arch { Llama, Qwen2 };
-const char* arch_name(Arch a);
+struct ArchInfo;
 
 struct HParams {
-  Arch arch = Arch::Llama;
+  const ArchInfo* arch = nullptr;  // general.architecture's table (arch/arch.h)
   int32_t n_vocab = 0;       // rows of token_embd
   int32_t n_ctx_train = 0;   // <arch>.context_length
   int32_t n_embd = 0;        // <arch>.embedding_length
@@ -25,13 +24,14 @@ struct HParams {
   int32_t head_dim = 0;      // <arch>.attention.key_length (default n_embd / n_head)
   int32_t n_ff = 0;          // <arch>.feed_forward_length
   float rms_eps = 1e-5f;     // <arch>.attention.layer_norm_rms_epsilon
-  ops::RopeType rope_type = ops::RopeType::Normal;  // llama: normal; qwen2: NeoX
+  backend::RopeType rope_type = backend::RopeType::Normal;  // from the architecture's table
   int32_t n_rot = 0;         // <arch>.rope.dimension_count (default head_dim)
   float rope_freq_base = 10000.0f;  // <arch>.rope.freq_base
   float rope_freq_scale = 1.0f;     // 1 / <arch>.rope.scaling.factor for linear scaling
 
   int32_t n_embd_q() const { return n_head * head_dim; }
   int32_t n_embd_kv() const { return n_head_kv * head_dim; }
+  const char* arch_name() const;
 };
 
 // Reads and validates the hyperparameters. n_vocab is left 0 (bound from token_embd).

@@ -1,42 +1,120 @@
 #include "greta/model/model.h"
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
 
 namespace greta::model {
 namespace {
-int64_t elems(const cpu::WeightMatrix& m) { return m.data ? m.rows * m.cols : 0; }
+
+std::string shape_str(int64_t ne0, int64_t ne1) {
+  return ne1 == 1 ? "[" + std::to_string(ne0) + "]" : "[" + std::to_string(ne0) + ", " + std::to_string(ne1) + "]";
+}
+
+// Binds one tensor of the table: looks it up by name and checks its type and shape (GGUF order:
+// ne0 = row length).
+WeightView bind_tensor(const gguf::GgufFile& file, const TensorSpec& spec, const std::string& name,
+                       const HParams& hp) {
+  const gguf::TensorInfo* t = file.find_tensor(name);
+  const bool required = spec.need == Need::Required || (spec.need == Need::IfBias && hp.arch->qkv_bias);
+  if (t == nullptr) {
+    if (required) fail("missing tensor '" + name + "' in " + file.path());
+    return {};
+  }
+  const int64_t ne0 = dim_value(spec.ne0, hp), ne1 = dim_value(spec.ne1, hp);
+  if (!(t->ne[0] == ne0 && t->ne[1] == ne1 && t->ne[2] == 1 && t->ne[3] == 1)) {
+    fail("tensor '" + name + "' has shape " + t->shape_string() + ", expected " + shape_str(ne0, ne1));
+  }
+  const TensorTypeInfo& info = tensor_type_info(t->type);
+  if (spec.f32_only) {
+    if (t->type != TensorType::F32) fail("tensor '" + name + "' has type " + info.name + ", expected f32");
+    if (reinterpret_cast<uintptr_t>(t->data) % alignof(float) != 0) {
+      fail("tensor '" + name + "' data is not 4-byte aligned in the file (general.alignment " +
+           std::to_string(file.alignment()) + "); f32 vectors are used in place and need it");
+    }
+  } else {
+    if (!info.is_storage_type) fail("tensor '" + name + "' has type " + info.name + ", which greta cannot compute with");
+    if (ne0 % info.block_size != 0) {
+      fail("tensor '" + name + "' row length " + std::to_string(ne0) + " is not a multiple of the " + info.name +
+           " block size " + std::to_string(info.block_size));
+    }
+  }
+  WeightView w;
+  w.type = t->type;
+  w.rows = ne1;
+  w.cols = ne0;
+  w.row_bytes = t->row_bytes();
+  w.data = t->data;
+  return w;
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const gguf::GgufFile& file) {
   auto m = std::unique_ptr<Model>(new Model());
-  m->hp_ = hparams_from_gguf(file);
-  m->w_ = bind_weights(file, m->hp_);
+  HParams& hp = m->hp_;
+  hp = hparams_from_gguf(file);
+  // The vocabulary size comes from token_embd's rows.
+  const gguf::TensorInfo* embd = file.find_tensor("token_embd.weight");
+  if (embd == nullptr) fail("missing tensor 'token_embd.weight' in " + file.path());
+  if (embd->ne[0] != hp.n_embd || embd->ne[2] != 1 || embd->ne[3] != 1 || embd->ne[1] < 1) {
+    fail("tensor 'token_embd.weight' has shape " + embd->shape_string() + ", expected [" + std::to_string(hp.n_embd) +
+         ", n_vocab]");
+  }
+  if (embd->ne[1] > (int64_t{1} << 30)) fail("tensor 'token_embd.weight' vocabulary too large");
+  hp.n_vocab = static_cast<int32_t>(embd->ne[1]);
+
+  // Layers are appended as their tensors are found, never sized up front from block_count: a
+  // forged count then fails on the first missing tensor instead of allocating per-layer tables.
+  Weights& w = m->w_;
+  for (const TensorSpec& s : hp.arch->tensors) {
+    if (!s.per_layer) (w.*(s.model_field)).host = bind_tensor(file, s, s.name, hp);
+  }
+  w.layers.reserve(std::min<size_t>(static_cast<size_t>(hp.n_layer), file.tensors().size()));
+  for (int32_t il = 0; il < hp.n_layer; ++il) {
+    LayerWeights& l = w.layers.emplace_back();
+    for (const TensorSpec& s : hp.arch->tensors) {
+      if (s.per_layer) (l.*(s.layer_field)).host = bind_tensor(file, s, tensor_name(s, il), hp);
+    }
+  }
+  w.tied_output = !w.output.present();
+  if (w.tied_output) w.output = w.tok_embd;
   return m;
 }
 
 int64_t Model::n_params() const {
-  const HParams& hp = hp_;
-  int64_t n = elems(w_.tok_embd) + hp.n_embd + (w_.tied_output ? 0 : elems(w_.output));
-  for (const LayerWeights& l : w_.layers) {
-    n += 2 * int64_t{hp.n_embd} + elems(l.wq) + elems(l.wk) + elems(l.wv) + elems(l.wo) + elems(l.ffn_gate) +
-         elems(l.ffn_up) + elems(l.ffn_down);
-    if (l.bq) n += hp.n_embd_q() + 2 * int64_t{hp.n_embd_kv()};
-  }
+  int64_t n = 0;
+  for_each_weight(arch(), w_, hp_.n_layer, [&](const TensorSpec& s, int32_t, const Weight& wt) {
+    if (s.model_field == &Weights::output && w_.tied_output) return;
+    n += wt.present() ? wt.host.elements() : 0;
+  });
   return n;
 }
 
 int64_t Model::weight_bytes_per_token() const {
-  const HParams& hp = hp_;
-  int64_t b = cpu::matmul_weight_bytes(w_.output) + 4 * int64_t{hp.n_embd};
-  for (const LayerWeights& l : w_.layers) {
-    b += 8 * int64_t{hp.n_embd};
-    for (const cpu::WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) {
-      b += cpu::matmul_weight_bytes(*m);
-    }
-    if (l.bq) b += 4 * (int64_t{hp.n_embd_q()} + 2 * hp.n_embd_kv());
-  }
+  int64_t b = 0;
+  for_each_weight(arch(), w_, hp_.n_layer, [&](const TensorSpec& s, int32_t, const Weight& wt) {
+    if (s.read_per_token && wt.present()) b += wt.host.bytes();
+  });
   return b;
+}
+
+std::string Model::weights_type() const {
+  std::map<std::string, int64_t> bytes;
+  for_each_weight(arch(), w_, hp_.n_layer, [&](const TensorSpec& s, int32_t, const Weight& wt) {
+    if (s.f32_only || !s.read_per_token || !wt.present()) return;
+    bytes[tensor_type_name(wt.host.type)] += wt.host.bytes();
+  });
+  std::vector<std::pair<int64_t, std::string>> v;
+  for (const auto& [name, b] : bytes) v.emplace_back(b, name);
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (v.size() == 1) return v[0].second;
+  std::string s = "mixed: ";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "+" : "") + v[i].second;
+  return s;
 }
 
 }  // namespace greta::model

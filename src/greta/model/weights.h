@@ -1,45 +1,40 @@
 #pragma once
-// The weights of a llama-family model, bound by name from the GGUF file with their expected type
-// and shape, in place in the mapping (no copies). The table of tensors per architecture is in
-// weights.cpp, bind_weights().
+// The weights of a model as the graph names them. Which tensors an architecture has (name,
+// shape, type rules, required or optional) is its tensor table (arch/arch.h): binding, upload to
+// a backend, the model statistics and the tests all walk that one table through
+// for_each_weight().
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
-#include "greta/cpu/matmul.h"
-#include "greta/model/hparams.h"
-
-namespace greta::gguf { class GgufFile; }
+#include "greta/backend/tensor.h"
 
 namespace greta::model {
 
+using backend::Weight;
+
 struct LayerWeights {
-  const float* attn_norm = nullptr;  // [n_embd] f32
-  cpu::WeightMatrix wq;              // [n_embd_q, n_embd]   (rows, cols)
-  cpu::WeightMatrix wk;              // [n_embd_kv, n_embd]
-  cpu::WeightMatrix wv;              // [n_embd_kv, n_embd]
-  cpu::WeightMatrix wo;              // [n_embd, n_embd_q]
-  const float* bq = nullptr;         // [n_embd_q] f32 (qwen2)
-  const float* bk = nullptr;         // [n_embd_kv] f32 (qwen2)
-  const float* bv = nullptr;         // [n_embd_kv] f32 (qwen2)
-  const float* ffn_norm = nullptr;   // [n_embd] f32
-  cpu::WeightMatrix ffn_gate;        // [n_ff, n_embd]
-  cpu::WeightMatrix ffn_up;          // [n_ff, n_embd]
-  cpu::WeightMatrix ffn_down;        // [n_embd, n_ff]
+  Weight attn_norm;  // [n_embd] f32
+  Weight wq;         // [n_embd_q, n_embd]   (rows, cols)
+  Weight wk;         // [n_embd_kv, n_embd]
+  Weight wv;         // [n_embd_kv, n_embd]
+  Weight wo;         // [n_embd, n_embd_q]
+  Weight bq;         // [n_embd_q] f32 (qwen2)
+  Weight bk;         // [n_embd_kv] f32 (qwen2)
+  Weight bv;         // [n_embd_kv] f32 (qwen2)
+  Weight ffn_norm;   // [n_embd] f32
+  Weight ffn_gate;   // [n_ff, n_embd]
+  Weight ffn_up;     // [n_ff, n_embd]
+  Weight ffn_down;   // [n_embd, n_ff]
 };
 
 struct Weights {
-  cpu::WeightMatrix tok_embd;          // [n_vocab, n_embd]
-  std::vector<LayerWeights> layers;    // [n_layer]
-  const float* output_norm = nullptr;  // [n_embd] f32
-  cpu::WeightMatrix output;            // [n_vocab, n_embd]; tok_embd when output.weight is absent
+  Weight tok_embd;                   // [n_vocab, n_embd]
+  Weight output_norm;                // [n_embd] f32
+  Weight output;                     // [n_vocab, n_embd]; tok_embd's view when output.weight is absent
+  Weight rope_freqs;                 // [n_rot / 2] f32, optional (Llama 3.1 frequency factors)
   bool tied_output = false;
-  const float* rope_freqs = nullptr;   // [n_rot / 2] f32 or nullptr (Llama 3.1 frequency factors)
+  std::vector<LayerWeights> layers;  // [n_layer]
 };
-
-// Binds every tensor the architecture needs. Sets hp.n_vocab from token_embd. Throws
-// greta::Error naming a missing tensor, or a mis-shaped/mis-typed one with both shapes.
-Weights bind_weights(const gguf::GgufFile& file, HParams& hp);
 
 }  // namespace greta::model

@@ -53,14 +53,17 @@ void to_f32(KvType type, const uint8_t* base, int64_t e, float* dst, int64_t n) 
   }
 }
 
-bool covers_fresh(const KvFresh* fresh, int32_t p0, int nt) { return fresh != nullptr && p0 + nt > fresh->pos0; }
+bool covers_fresh(const KvFresh* fresh, int32_t p0, int nt) {
+  return fresh != nullptr && fresh->n > 0 && p0 + nt > fresh->pos0;
+}
 
 // The K tile starting at position p0 (a multiple of the tile), [head_dim, kAttnTile] f32: a
 // pointer into the cache itself for f32, else converted into buf. Positions covered by `fresh`
 // come from its f32 rows instead.
-const float* load_k_tile(const KvLayer& kv, const KvFresh* fresh, int32_t kvh, int32_t p0, int nt, float* buf) {
+const float* load_k_tile(const KvLayer& kv, const int32_t* table, const KvFresh* fresh, int32_t kvh, int32_t p0,
+                        int nt, float* buf) {
   const int64_t hd = kv.head_dim;
-  const int64_t first = kv.k_index(kvh, p0, 0);
+  const int64_t first = kv.k_index(table, kvh, p0, 0);
   if (kv.type == KvType::F32 && !covers_fresh(fresh, p0, nt)) return reinterpret_cast<const float*>(kv.k) + first;
   to_f32(kv.type, kv.k, first, buf, hd * kAttnTile);
   if (covers_fresh(fresh, p0, nt)) {
@@ -73,9 +76,10 @@ const float* load_k_tile(const KvLayer& kv, const KvFresh* fresh, int32_t kvh, i
 }
 
 // V rows [p0, p0 + nt), [nt, head_dim] f32, the same way.
-const float* load_v_rows(const KvLayer& kv, const KvFresh* fresh, int32_t kvh, int32_t p0, int nt, float* buf) {
+const float* load_v_rows(const KvLayer& kv, const int32_t* table, const KvFresh* fresh, int32_t kvh, int32_t p0,
+                        int nt, float* buf) {
   const int64_t hd = kv.head_dim;
-  const int64_t first = kv.v_index(kvh, p0, 0);
+  const int64_t first = kv.v_index(table, kvh, p0, 0);
   if (kv.type == KvType::F32 && !covers_fresh(fresh, p0, nt)) return reinterpret_cast<const float*>(kv.v) + first;
   to_f32(kv.type, kv.v, first, buf, hd * nt);
   if (covers_fresh(fresh, p0, nt)) {
@@ -90,8 +94,8 @@ const float* load_v_rows(const KvLayer& kv, const KvFresh* fresh, int32_t kvh, i
 // share KV head kvh: an online softmax over the chunk's tiles in ascending order. Every tile is
 // scored over all kAttnTile lanes; lanes at or beyond c1 (the causal edge) are ignored.
 // part: [n_group, head_dim + 2].
-void attend_chunk(const AttentionShape& sh, const KvLayer& kv, const KvFresh* fresh, int32_t kvh, const float* q,
-                  int n_group, int32_t c0, int32_t c1, const ThreadMem& tm, float* part) {
+void attend_chunk(const AttentionShape& sh, const KvLayer& kv, const int32_t* table, const KvFresh* fresh, int32_t kvh,
+                  const float* q, int n_group, int32_t c0, int32_t c1, const ThreadMem& tm, float* part) {
   const int64_t hd = sh.head_dim;
   for (int g = 0; g < n_group; ++g) {
     float* st = part + g * (hd + 2);
@@ -101,8 +105,8 @@ void attend_chunk(const AttentionShape& sh, const KvLayer& kv, const KvFresh* fr
   }
   for (int32_t t0 = c0; t0 < c1; t0 += kAttnTile) {
     const int nt = std::min<int32_t>(kAttnTile, c1 - t0);
-    const float* kt = load_k_tile(kv, fresh, kvh, t0, nt, tm.k_tile);
-    const float* vt = load_v_rows(kv, fresh, kvh, t0, nt, tm.v_tile);
+    const float* kt = load_k_tile(kv, table, fresh, kvh, t0, nt, tm.k_tile);
+    const float* vt = load_v_rows(kv, table, fresh, kvh, t0, nt, tm.v_tile);
     simd::attn_group_scores(q, n_group, kt, hd, kAttnTile, sh.scale, tm.s);
     for (int g = 0; g < n_group; ++g) {
       float* st = part + g * (hd + 2);
@@ -154,25 +158,8 @@ void check_shape(const AttentionShape& sh, const KvLayer& kv) {
 
 }  // namespace
 
-int64_t kv_type_size(KvType t) { return t == KvType::F32 ? 4 : 2; }
-
-const char* kv_type_name(KvType t) {
-  switch (t) {
-    case KvType::F32: return "f32";
-    case KvType::F16: return "f16";
-    case KvType::BF16: return "bf16";
-  }
-  return "?";
-}
-
-int64_t KvLayer::bytes_per_tensor(KvType type, int32_t n_ctx, int32_t n_kv_head, int32_t head_dim) {
-  const int64_t n_tiles = (n_ctx + kAttnTile - 1) / kAttnTile;
-  return int64_t{n_kv_head} * n_tiles * kAttnTile * head_dim * kv_type_size(type);
-}
-
-void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, int32_t pos0, int64_t n_rows,
+void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, std::span<const KvRow> rows,
               ThreadPool& pool) {
-  GRETA_ASSERT(pos0 >= 0 && pos0 + n_rows <= kv.n_ctx);
   const int64_t hd = kv.head_dim;
   auto put = [&](uint8_t* base, int64_t e, float x) {
     switch (kv.type) {
@@ -183,84 +170,95 @@ void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, int
   };
   // Tasks: one per row (a decode step runs inline, without a pool round trip); each writes its
   // own cache elements.
-  pool.run(n_rows, [&](int64_t r, int) {
-    const int64_t pos = pos0 + r;
+  pool.run(static_cast<int64_t>(rows.size()), [&](int64_t r, int) {
+    const KvRow& row = rows[static_cast<size_t>(r)];
     for (int64_t h = 0; h < kv.n_kv_head; ++h) {
       const float* ks = k + r * ld + h * hd;
       const float* vs = v + r * ld + h * hd;
-      for (int64_t d = 0; d < hd; ++d) put(kv.k, kv.k_index(h, pos, d), ks[d]);
-      const int64_t ve = kv.v_index(h, pos, 0);
+      for (int64_t d = 0; d < hd; ++d) put(kv.k, kv.k_index(row.table, h, row.pos, d), ks[d]);
+      const int64_t ve = kv.v_index(row.table, h, row.pos, 0);
       for (int64_t d = 0; d < hd; ++d) put(kv.v, ve + d, vs[d]);
     }
   });
 }
 
-void AttentionScratch::reserve(const AttentionShape& shape, int32_t n_ctx, int n_threads) {
+void AttentionScratch::reserve(const AttentionShape& shape, int n_threads) {
   per_thread_floats_ = thread_floats(shape);
   per_thread_.assign(per_thread_floats_ * static_cast<size_t>(n_threads), 0.0f);
-  const size_t group = static_cast<size_t>(shape.n_head / shape.n_kv_head);
-  partials_.assign(static_cast<size_t>(shape.n_kv_head) * n_chunks_for(n_ctx) * group * (shape.head_dim + 2), 0.0f);
 }
 
-void attention_prefill(const AttentionShape& sh, const KvLayer& kv, const KvFresh* fresh, const float* q,
-                       int64_t ldq, int32_t pos0, int64_t n, float* out, int64_t ldo, ThreadPool& pool,
-                       AttentionScratch& scratch) {
+void attention(const AttentionShape& sh, const KvLayer& kv, std::span<const AttnRow> rows, const float* q,
+               int64_t ldq, float* out, int64_t ldo, ThreadPool& pool, AttentionScratch& scratch) {
   check_shape(sh, kv);
   const int n_group = sh.n_head / sh.n_kv_head;
   const int64_t hd = sh.head_dim;
   const int64_t n_kvh = sh.n_kv_head;
-  pool.run(n * n_kvh, [&](int64_t task, int thread) {
-    // Rows are visited from both ends (0, n-1, 1, n-2, ...) so that the static contiguous split
-    // of tasks gives every thread a similar share of the causal triangle. The mapping does not
-    // affect results: each task owns its outputs.
-    const int64_t u = task / n_kvh;
-    const int32_t kvh = static_cast<int32_t>(task % n_kvh);
-    const int64_t r = (u % 2 == 0) ? u / 2 : n - 1 - u / 2;
-    const int32_t pos = pos0 + static_cast<int32_t>(r);
-    const int32_t n_kv = pos + 1;
-    const ThreadMem tm = thread_mem(sh, scratch.thread_buffer(thread));
-    const float* qg = q + r * ldq + static_cast<int64_t>(kvh) * n_group * hd;
-    for (int32_t c = 0; c < n_chunks_for(n_kv); ++c) {
-      const int32_t c0 = c * kAttnChunk;
-      const int32_t c1 = std::min(n_kv, c0 + kAttnChunk);
-      attend_chunk(sh, kv, fresh, kvh, qg, n_group, c0, c1, tm, c == 0 ? tm.state : tm.tmp);
-      if (c > 0) merge_partials(tm.state, tm.tmp, n_group, hd);
-    }
-    finalize(tm.state, n_group, hd, out + r * ldo + static_cast<int64_t>(kvh) * n_group * hd);
-  });
-}
+  const int64_t n = static_cast<int64_t>(rows.size());
+  auto fresh_of = [](const AttnRow& row) { return row.fresh.n > 0 ? &row.fresh : nullptr; };
+  auto q_of = [&](int64_t r, int32_t kvh) { return q + r * ldq + static_cast<int64_t>(kvh) * n_group * hd; };
+  auto out_of = [&](int64_t r, int32_t kvh) { return out + r * ldo + static_cast<int64_t>(kvh) * n_group * hd; };
 
-void attention_decode(const AttentionShape& sh, const KvLayer& kv, const float* q, int32_t pos, float* out,
-                      ThreadPool& pool, AttentionScratch& scratch) {
-  check_shape(sh, kv);
-  const int n_group = sh.n_head / sh.n_kv_head;
-  const int64_t hd = sh.head_dim;
-  const int32_t n_kv = pos + 1;
-  const int32_t n_chunks = n_chunks_for(n_kv);
+  // Few (row, head) pairs for the threads (decode steps): split the long rows into chunk tasks.
+  int64_t n_chunk_tasks = 0;
+  for (const AttnRow& row : rows) n_chunk_tasks += n_chunks_for(row.kv.pos + 1) * n_kvh;
+  const bool split = n * n_kvh < 2 * static_cast<int64_t>(pool.n_threads()) && n_chunk_tasks > n * n_kvh;
+  if (!split) {
+    pool.run(n * n_kvh, [&](int64_t task, int thread) {
+      // Rows are visited from both ends (0, n-1, 1, n-2, ...) so that the static contiguous
+      // split of tasks gives every thread a similar share of a causal triangle. The mapping does
+      // not affect results: each task owns its outputs.
+      const int64_t u = task / n_kvh;
+      const int32_t kvh = static_cast<int32_t>(task % n_kvh);
+      const int64_t r = (u % 2 == 0) ? u / 2 : n - 1 - u / 2;
+      const AttnRow& row = rows[static_cast<size_t>(r)];
+      const int32_t n_kv = row.kv.pos + 1;
+      const ThreadMem tm = thread_mem(sh, scratch.thread_buffer(thread));
+      for (int32_t c = 0; c < n_chunks_for(n_kv); ++c) {
+        const int32_t c0 = c * kAttnChunk;
+        const int32_t c1 = std::min(n_kv, c0 + kAttnChunk);
+        attend_chunk(sh, kv, row.kv.table, fresh_of(row), kvh, q_of(r, kvh), n_group, c0, c1, tm,
+                     c == 0 ? tm.state : tm.tmp);
+        if (c > 0) merge_partials(tm.state, tm.tmp, n_group, hd);
+      }
+      finalize(tm.state, n_group, hd, out_of(r, kvh));
+    });
+    return;
+  }
+
+  // Chunk tasks: task t covers (row, KV head, chunk) in that nesting; partials merged by the
+  // caller in ascending chunk order (a few microseconds: no second pool round trip).
   const int64_t part_floats = n_group * (hd + 2);
-  float* partials = scratch.partials();  // [n_kv_head, n_chunks, n_group, head_dim + 2]
-  pool.run(static_cast<int64_t>(sh.n_kv_head) * n_chunks, [&](int64_t task, int thread) {
-    const int32_t kvh = static_cast<int32_t>(task / n_chunks);
-    const int32_t c = static_cast<int32_t>(task % n_chunks);
+  std::vector<int64_t> first_task(static_cast<size_t>(n) + 1, 0);  // per row
+  for (int64_t r = 0; r < n; ++r) {
+    first_task[r + 1] = first_task[r] + n_chunks_for(rows[static_cast<size_t>(r)].kv.pos + 1) * n_kvh;
+  }
+  float* partials = scratch.partials(static_cast<size_t>(n_chunk_tasks * part_floats));
+  pool.run(n_chunk_tasks, [&](int64_t task, int thread) {
+    const int64_t r = std::upper_bound(first_task.begin(), first_task.end(), task) - first_task.begin() - 1;
+    const AttnRow& row = rows[static_cast<size_t>(r)];
+    const int32_t n_kv = row.kv.pos + 1;
+    const int32_t n_chunks = n_chunks_for(n_kv);
+    const int64_t local = task - first_task[r];
+    const int32_t kvh = static_cast<int32_t>(local / n_chunks);
+    const int32_t c = static_cast<int32_t>(local % n_chunks);
     const int32_t c0 = c * kAttnChunk;
     const int32_t c1 = std::min(n_kv, c0 + kAttnChunk);
     const ThreadMem tm = thread_mem(sh, scratch.thread_buffer(thread));
-    const float* qg = q + static_cast<int64_t>(kvh) * n_group * hd;
-    float* part = partials + task * part_floats;
-    attend_chunk(sh, kv, nullptr, kvh, qg, n_group, c0, c1, tm, part);
-    if (n_chunks == 1) finalize(part, n_group, hd, out + static_cast<int64_t>(kvh) * n_group * hd);
+    attend_chunk(sh, kv, row.kv.table, fresh_of(row), kvh, q_of(r, kvh), n_group, c0, c1, tm,
+                 partials + task * part_floats);
   });
-  if (n_chunks == 1) return;
-  // The merge is a few microseconds of work: done by the caller (same operations, same order per
-  // head), it costs no pool round trip.
-  for (int32_t kvh = 0; kvh < sh.n_kv_head; ++kvh) {
-    float* state = partials + static_cast<int64_t>(kvh) * n_chunks * part_floats;
-    for (int32_t c = 1; c < n_chunks; ++c) merge_partials(state, state + c * part_floats, n_group, hd);
-    finalize(state, n_group, hd, out + static_cast<int64_t>(kvh) * n_group * hd);
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t n_chunks = n_chunks_for(rows[static_cast<size_t>(r)].kv.pos + 1);
+    for (int32_t kvh = 0; kvh < sh.n_kv_head; ++kvh) {
+      float* state = partials + (first_task[r] + int64_t{kvh} * n_chunks) * part_floats;
+      for (int32_t c = 1; c < n_chunks; ++c) merge_partials(state, state + c * part_floats, n_group, hd);
+      finalize(state, n_group, hd, out_of(r, kvh));
+    }
   }
 }
 
-void attention_reference(const AttentionShape& sh, const KvLayer& kv, const float* q, int32_t pos, float* out) {
+void attention_reference(const AttentionShape& sh, const KvLayer& kv, const int32_t* table, const float* q,
+                         int32_t pos, float* out) {
   const int64_t hd = sh.head_dim;
   const int n_group = sh.n_head / sh.n_kv_head;
   std::vector<double> s(pos + 1);
@@ -278,7 +276,7 @@ void attention_reference(const AttentionShape& sh, const KvLayer& kv, const floa
     const float* qh = q + h * hd;
     double mx = -std::numeric_limits<double>::infinity();
     for (int32_t p = 0; p <= pos; ++p) {
-      for (int64_t d = 0; d < hd; ++d) krow[d] = get(kv.k, kv.k_index(kvh, p, d));
+      for (int64_t d = 0; d < hd; ++d) krow[d] = get(kv.k, kv.k_index(table, kvh, p, d));
       double dot = 0.0;
       for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(qh[d]) * krow[d];
       s[p] = dot * sh.scale;
@@ -288,7 +286,7 @@ void attention_reference(const AttentionShape& sh, const KvLayer& kv, const floa
     for (int32_t p = 0; p <= pos; ++p) sum += (s[p] = std::exp(s[p] - mx));
     std::vector<double> acc(hd, 0.0);
     for (int32_t p = 0; p <= pos; ++p) {
-      for (int64_t d = 0; d < hd; ++d) vrow[d] = get(kv.v, kv.v_index(kvh, p, d));
+      for (int64_t d = 0; d < hd; ++d) vrow[d] = get(kv.v, kv.v_index(table, kvh, p, d));
       for (int64_t d = 0; d < hd; ++d) acc[d] += s[p] / sum * vrow[d];
     }
     for (int64_t d = 0; d < hd; ++d) out[h * hd + d] = static_cast<float>(acc[d]);

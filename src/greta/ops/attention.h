@@ -11,57 +11,59 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
+
+#include "greta/backend/backend.h"
 
 namespace greta { class ThreadPool; }
 
 namespace greta::ops {
 
-enum class KvType { F32, F16, BF16 };
-int64_t kv_type_size(KvType t);
-const char* kv_type_name(KvType t);
+using greta::KvType;
+using greta::kv_type_name;
+using greta::kv_type_size;
+using backend::kAttnChunk;
+using backend::kAttnTile;
+using backend::kKvBlock;
 
-inline constexpr int32_t kAttnTile = 32;    // KV positions per online-softmax tile
-inline constexpr int32_t kAttnChunk = 256;  // KV positions per chunk (a multiple of the tile)
-
-// One layer of the KV cache (storage owned by runtime/kv_cache). K is stored tile-transposed so
-// that the scores of a tile are kAttnTile independent lanes (one fused multiply-add chain over
-// head_dim each, the same for any SIMD width); V is stored by position. Both are padded to whole
-// tiles.
+// One layer of the paged KV pool (storage owned by the backend; layout in backend::KvSpec):
+// block b holds K [n_kv_head, head_dim, kKvBlock] (tile-transposed, so that the scores of a tile
+// are kAttnTile independent lanes: one fused multiply-add chain over head_dim each, the same for
+// any SIMD width) and V [n_kv_head, kKvBlock, head_dim].
 struct KvLayer {
   KvType type = KvType::F32;
-  int32_t n_ctx = 0;
+  int32_t n_blocks = 0;
   int32_t n_kv_head = 0;
   int32_t head_dim = 0;
-  uint8_t* k = nullptr;  // [n_kv_head, n_tiles, head_dim, kAttnTile] in type
-  uint8_t* v = nullptr;  // [n_kv_head, n_tiles * kAttnTile, head_dim] in type
+  uint8_t* k = nullptr;  // [n_blocks, n_kv_head, head_dim, kKvBlock] in type
+  uint8_t* v = nullptr;  // [n_blocks, n_kv_head, kKvBlock, head_dim] in type
 
-  int32_t n_tiles() const { return (n_ctx + kAttnTile - 1) / kAttnTile; }
-  // Element index of K[h, pos, d] and V[h, pos, d].
-  int64_t k_index(int64_t h, int64_t pos, int64_t d) const {
-    return ((h * n_tiles() + pos / kAttnTile) * head_dim + d) * kAttnTile + pos % kAttnTile;
+  // Element index of K[h, pos, d] and V[h, pos, d] for a sequence whose block table is `table`.
+  int64_t k_index(const int32_t* table, int64_t h, int64_t pos, int64_t d) const {
+    return ((int64_t{table[pos / kKvBlock]} * n_kv_head + h) * head_dim + d) * kKvBlock + pos % kKvBlock;
   }
-  int64_t v_index(int64_t h, int64_t pos, int64_t d) const {
-    return (h * n_tiles() * int64_t{kAttnTile} + pos) * head_dim + d;
+  int64_t v_index(const int32_t* table, int64_t h, int64_t pos, int64_t d) const {
+    return ((int64_t{table[pos / kKvBlock]} * n_kv_head + h) * kKvBlock + pos % kKvBlock) * head_dim + d;
   }
-  // Bytes of K (or V) storage for the given sizes.
-  static int64_t bytes_per_tensor(KvType type, int32_t n_ctx, int32_t n_kv_head, int32_t head_dim);
 };
 
-// Rounds K/V rows to the cache type and stores them at positions pos0 .. pos0 + n_rows - 1.
+// Where one row's K/V live and what it attends to: its sequence's block table and its position.
+struct KvRow {
+  const int32_t* table = nullptr;
+  int32_t pos = 0;
+};
+
+// Rounds K/V rows to the cache type and stores row r at (rows[r].table, rows[r].pos).
 // k, v: [n_rows, n_kv_head * head_dim] f32, row stride ld.
-void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, int32_t pos0, int64_t n_rows,
+void kv_store(const KvLayer& kv, const float* k, const float* v, int64_t ld, std::span<const KvRow> rows,
               ThreadPool& pool);
 
-struct AttentionShape {
-  int32_t n_head = 0;
-  int32_t n_kv_head = 0;  // divides n_head
-  int32_t head_dim = 0;
-  float scale = 1.0f;     // usually 1 / sqrt(head_dim)
-};
+using AttentionShape = backend::AttnParams;
 
 // Fresh f32 K/V of the batch being prefilled, read instead of the cache for positions
-// [pos0, pos0 + n) (only with kv_aligned = 0). k, v: [n, n_kv_head * head_dim], row stride ld.
+// [pos0, pos0 + n) of the row's sequence (only with kv_aligned = 0). k, v: [n, n_kv_head *
+// head_dim], row stride ld: the row for position pos0 first.
 struct KvFresh {
   const float* k = nullptr;
   const float* v = nullptr;
@@ -70,33 +72,41 @@ struct KvFresh {
   int32_t n = 0;
 };
 
-// Working memory, allocated once per session.
+// Working memory, allocated once per context; the chunk partials grow on demand.
 class AttentionScratch {
  public:
-  void reserve(const AttentionShape& shape, int32_t n_ctx, int n_threads);
+  void reserve(const AttentionShape& shape, int n_threads);
   float* thread_buffer(int thread) { return per_thread_.data() + static_cast<size_t>(thread) * per_thread_floats_; }
-  float* partials() { return partials_.data(); }
+  float* partials(size_t floats) {
+    if (partials_.size() < floats) partials_.resize(floats);
+    return partials_.data();
+  }
 
  private:
   size_t per_thread_floats_ = 0;
   std::vector<float> per_thread_;  // [n_threads, per_thread_floats_]
-  std::vector<float> partials_;    // decode: [n_kv_head, n_chunks, n_group, head_dim + 2]
+  std::vector<float> partials_;    // chunk-parallel schedule: [tasks, n_group, head_dim + 2]
 };
 
-// Prefill: query rows r = 0..n-1 at positions pos0 + r attend to [0, pos0 + r] of the cache
-// (or of `fresh` where given). q: [n, n_head * head_dim] stride ldq; out: same shape, stride ldo.
-// Tasks: one per (row, KV head), fixed; threads never change a bit.
-// PRECONDITIONS: K/V of positions [0, pos0 + n) are in the cache (or in fresh).
-void attention_prefill(const AttentionShape& shape, const KvLayer& kv, const KvFresh* fresh, const float* q,
-                       int64_t ldq, int32_t pos0, int64_t n, float* out, int64_t ldo, ThreadPool& pool,
-                       AttentionScratch& scratch);
+// One query row of a batch: its KV (table, pos: attends to [0, pos]) and, with kv_aligned = 0,
+// the fresh rows of its run (fresh.n == 0: none).
+struct AttnRow {
+  KvRow kv;
+  KvFresh fresh;
+};
 
-// Decode: one query row at position pos over [0, pos]; tasks are (KV head, chunk), merged in
-// ascending chunk order. q, out: [n_head * head_dim].
-void attention_decode(const AttentionShape& shape, const KvLayer& kv, const float* q, int32_t pos, float* out,
-                      ThreadPool& pool, AttentionScratch& scratch);
+// Attention of every row of a batch. q: [n_rows, n_head * head_dim] stride ldq; out: same
+// shape, stride ldo. The output of one (row, head) is one procedure whichever schedule runs it:
+// chunks of kAttnChunk positions at absolute boundaries, each an online softmax over tiles of
+// kAttnTile, merged in ascending chunk order. Schedules (chosen by the amount of work, never
+// changing a bit): many rows -> one task per (row, KV head) running its chunks in order; few rows
+// -> one task per (row, KV head, chunk), merged afterwards in ascending order.
+// PRECONDITIONS: K/V of every row's positions [0, pos] are in the cache (or in its fresh rows).
+void attention(const AttentionShape& shape, const KvLayer& kv, std::span<const AttnRow> rows, const float* q,
+               int64_t ldq, float* out, int64_t ldo, ThreadPool& pool, AttentionScratch& scratch);
 
 // Scalar reference for one query row: exact softmax in f64 over the cache.
-void attention_reference(const AttentionShape& shape, const KvLayer& kv, const float* q, int32_t pos, float* out);
+void attention_reference(const AttentionShape& shape, const KvLayer& kv, const int32_t* table, const float* q,
+                         int32_t pos, float* out);
 
 }  // namespace greta::ops

@@ -57,8 +57,8 @@ void rope_row(const RopeTable& table, float* x, int32_t n_heads, int32_t head_di
 }
 
 void rope(const RopeTable& table, float* x, int64_t ld, int64_t n_rows, int32_t n_heads, int32_t head_dim,
-          int32_t pos0, ThreadPool& pool) {
-  pool.run(n_rows, [&](int64_t r, int) { rope_row(table, x + r * ld, n_heads, head_dim, pos0 + static_cast<int32_t>(r)); });
+          const int32_t* pos, ThreadPool& pool) {
+  pool.run(n_rows, [&](int64_t r, int) { rope_row(table, x + r * ld, n_heads, head_dim, pos[r]); });
 }
 
 void rope_reference(const RopeParams& params, float* x, int32_t n_heads, int32_t head_dim, int32_t pos) {

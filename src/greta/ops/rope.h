@@ -7,19 +7,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "greta/backend/backend.h"
+
 namespace greta { class ThreadPool; }
 
 namespace greta::ops {
 
-enum class RopeType { Normal, NeoX };
-
-struct RopeParams {
-  RopeType type = RopeType::Normal;
-  int32_t n_rot = 0;          // rotated dimensions per head (even, <= head_dim)
-  float freq_base = 10000.0f;
-  float freq_scale = 1.0f;    // 1 / linear scaling factor
-  const float* freq_factors = nullptr;  // [n_rot / 2] or nullptr
-};
+using RopeType = backend::RopeType;
+using RopeParams = backend::RopeParams;
 
 // cos/sin of every (position, pair), computed once per session in f64 and rounded to f32.
 class RopeTable {
@@ -41,9 +36,9 @@ class RopeTable {
 // Rotates one token's heads in place: x [n_heads, head_dim] f32 at position pos.
 void rope_row(const RopeTable& table, float* x, int32_t n_heads, int32_t head_dim, int32_t pos);
 
-// Optimised batch: rows r = 0..n_rows-1 at positions pos0 + r; x row stride ld; rows threaded.
+// Optimised batch: row r at position pos[r]; x row stride ld; rows threaded.
 void rope(const RopeTable& table, float* x, int64_t ld, int64_t n_rows, int32_t n_heads, int32_t head_dim,
-          int32_t pos0, ThreadPool& pool);
+          const int32_t* pos, ThreadPool& pool);
 
 // Scalar reference: computes every angle directly (no table).
 void rope_reference(const RopeParams& params, float* x, int32_t n_heads, int32_t head_dim, int32_t pos);

@@ -1,6 +1,6 @@
 // greta_infer: text generation with a GGUF model, and the B3.68 equivalence flags
 // (--kv-aligned, --mode, --dump-logits, --seed). A thin main() over libgreta: the option model is
-// greta/runtime/infer_options.h, the driver greta/runtime/generate.h; docs/CLI.md is the manual.
+// greta/app/infer_options.h, the driver greta/app/generate.h; docs/CLI.md is the manual.
 
 #include <cstdio>
 #include <exception>
@@ -9,13 +9,13 @@
 #include <vector>
 
 #include "greta/core/error.h"
-#include "greta/runtime/generate.h"
-#include "greta/runtime/infer_options.h"
+#include "greta/app/generate.h"
+#include "greta/app/infer_options.h"
 
 #ifdef GRETA_HAVE_CUDA
-#include "greta/cuda/cuda_session.h"
+#include "greta/cuda/cuda_backend.h"
 #endif
-#include "greta/runtime/session.h"
+#include "greta/runtime/backend_registry.h"
 
 int main(int argc, char** argv) {
   try {
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     greta::cuda::register_backend();
 #endif
     // A backend this binary lacks is a usage error, reported before any model is loaded.
-    if (greta::find_session_backend(parsed.options.backend) == nullptr) {
+    if (greta::find_backend(parsed.options.backend) == nullptr) {
       throw greta::Error("--backend " + parsed.options.backend +
                              ": this greta_infer was built without it (configure with -DGRETA_CUDA=ON for cuda)",
                          greta::kExitUsage);

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "greta/core/error.h"
-#include "greta/runtime/infer_options.h"
+#include "greta/app/infer_options.h"
 
 namespace greta {
 namespace {

@@ -1,4 +1,4 @@
-#include "greta/runtime/generate.h"
+#include "greta/app/generate.h"
 
 #include <csignal>
 
@@ -14,9 +14,9 @@
 
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
-#include "greta/cpu/matmul_kernels.h"
 #include "greta/dump/logits_dump.h"
 #include "greta/runtime/sampler.h"
+#include "greta/runtime/backend_registry.h"
 #include "greta/runtime/session.h"
 
 namespace greta {
@@ -126,16 +126,17 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
          "' adds no BOS token: give a non-empty prompt (-p or -f)");
   }
 
-  const SessionBackend* backend = find_session_backend(o.backend);
-  if (backend == nullptr) {
+  if (find_backend(o.backend) == nullptr) {
     fail("this greta_infer was built without the '" + o.backend +
              "' backend (configure with -DGRETA_CUDA=ON for cuda)",
          kExitUsage);
   }
-  std::unique_ptr<InferenceSession> session_ptr = backend->create(
-      *lm, SessionOptions{.n_ctx = o.ctx_size, .kv_dtype = o.dtype, .kv_aligned = o.kv_aligned, .n_threads = o.n_threads,
-                          .f32_activations = o.f32_activations});
-  InferenceSession& session = *session_ptr;
+  Session session(*lm, SessionOptions{.n_ctx = o.ctx_size,
+                                      .kv_dtype = o.dtype,
+                                      .kv_aligned = o.kv_aligned,
+                                      .n_threads = o.n_threads,
+                                      .f32_activations = o.f32_activations,
+                                      .backend = o.backend});
   const int64_t n_ctx = session.n_ctx();
   const int32_t n_vocab = session.n_vocab();
   if (n_prompt > n_ctx) {
@@ -247,7 +248,7 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
            "): no dump written; use --ignore-eos or a shorter --dump-span");
     }
     dump::DumpMetadata meta;
-    meta.dtype = kv_dtype_name(o.dtype);
+    meta.dtype = kv_type_name(o.dtype);
     meta.prompt_len = n_prompt;
     meta.gen_len = static_cast<int64_t>(generated.size());
     meta.seed = o.seed;
@@ -262,8 +263,8 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
     x["vocab_size"] = n_vocab;
     x["weights_type"] = lm->stats.weights_type;
     x["backend"] = o.backend;
-    x["backend_device"] = backend->describe();
-    x["simd_target"] = cpu::matmul_simd_target();
+    x["backend_device"] = session.backend_description();
+    x["simd_target"] = session.backend_simd_target();
     x["threads"] = o.n_threads;
     x["n_ctx"] = n_ctx;
     x["version"] = build::kVersion;
@@ -296,7 +297,7 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   std::fprintf(io.err,
                "greta_infer: seed %llu, threads %d, ctx %lld, dtype %s, kv-aligned %d%s%s\n",
                static_cast<unsigned long long>(o.seed), o.n_threads,
-               static_cast<long long>(n_ctx), kv_dtype_name(o.dtype), o.kv_aligned ? 1 : 0,
+               static_cast<long long>(n_ctx), kv_type_name(o.dtype), o.kv_aligned ? 1 : 0,
                dump ? ", dump " : "", dump ? o.dump_dir.c_str() : "");
   return 0;
 }

@@ -1,4 +1,4 @@
-#include "greta/runtime/infer_options.h"
+#include "greta/app/infer_options.h"
 
 #include <unistd.h>
 
@@ -342,7 +342,7 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
     o.kv_aligned = parse_kv_aligned_value(*v, "GRETA_KV_ALIGNED");
     o.kv_aligned_source = "env";
   } else {
-    o.kv_aligned = false;
+    o.kv_aligned = kDefaultKvAligned;
     o.kv_aligned_source = "default";
   }
   if (t.seed->count() > 0) {

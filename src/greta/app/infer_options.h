@@ -44,7 +44,7 @@ struct InferOptions {
   SamplerParams sampling;
   KvDtype dtype = KvDtype::BF16;
   bool ignore_eos = false;
-  bool kv_aligned = false;
+  bool kv_aligned = kDefaultKvAligned;
   std::string kv_aligned_source;   // "flag", "env" (GRETA_KV_ALIGNED) or "default"
   GenMode mode = GenMode::Prefill;
   bool f32_activations = false;    // --activations f32 (default q8: the fast int8 path)

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "greta/runtime/infer_options.h"
+#include "greta/app/infer_options.h"
 
 namespace greta {
 
