@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "greta/core/error.h"
-#include "greta/synth/synth_llama.h"
 #include "model_test_util.h"
 
 namespace greta {
@@ -23,35 +22,8 @@ constexpr int kPromptLens[] = {1, 2, 31, 32, 33, 63, 64, 65, 200, 512};
 constexpr KvDtype kDtypes[] = {KvDtype::F32, KvDtype::F16, KvDtype::BF16};
 constexpr int kThreads[] = {1, 2, 3};
 
-std::filesystem::path temp_dir() { return test::process_temp_dir("greta_equivalence_"); }
-
-// A tiny synthetic llama (2 layers, 4 heads, 2 KV heads, vocab 512, context 512) with every
-// matrix in `type` (dim 256 for the 256-element K-quant blocks, else 64), written once.
-const LoadedModel& synth_model(TensorType type) {
-  const std::string path = (temp_dir() / (std::string("tiny-") + tensor_type_name(type) + ".gguf")).string();
-  if (!std::filesystem::exists(path)) {
-    SynthOptions o;
-    o.preset = "tiny";
-    o.type = type;
-    o.shape = synth_preset("tiny", type, std::nullopt);
-    o.seed = 42;
-    o.out = path;
-    o.n_threads = 2;
-    synth_llama(o);
-  }
-  return cached_model(path);
-}
-
-// A prompt of n ids, deterministic and spread over the vocabulary, starting with BOS (1).
-std::vector<TokenId> make_prompt(int n, int32_t n_vocab) {
-  std::vector<TokenId> p(n);
-  uint32_t x = 12345;
-  for (int i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    p[i] = i == 0 ? 1 : static_cast<TokenId>(3 + (x >> 8) % static_cast<uint32_t>(n_vocab - 3));
-  }
-  return p;
-}
+using test::make_prompt;
+using test::synth_model;
 
 // All-position logits [n, n_vocab] of a prompt, through "prefill" or "decode" mode.
 std::vector<float> run_mode(const LoadedModel& lm, const SessionOptions& opt, const std::vector<TokenId>& prompt,

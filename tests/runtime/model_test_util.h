@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "greta/runtime/session.h"
+#include "greta/synth/synth_llama.h"
 
 namespace greta::test {
 
@@ -59,6 +60,36 @@ inline std::filesystem::path process_temp_dir(const std::string& prefix) {
 
 inline bool bits_equal(const float* a, const float* b, int64_t n) {
   return std::memcmp(a, b, static_cast<size_t>(n) * sizeof(float)) == 0;
+}
+
+// A tiny synthetic llama (2 layers, 4 heads, 2 KV heads, vocab 512, context 512) with every
+// matrix in `type` (dim 256 for the 256-element K-quant blocks, else 64), written once per test
+// binary.
+inline const LoadedModel& synth_model(TensorType type) {
+  const std::filesystem::path dir = process_temp_dir("greta_synth_models_");
+  const std::string path = (dir / (std::string("tiny-") + tensor_type_name(type) + ".gguf")).string();
+  if (!std::filesystem::exists(path)) {
+    SynthOptions o;
+    o.preset = "tiny";
+    o.type = type;
+    o.shape = synth_preset("tiny", type, std::nullopt);
+    o.seed = 42;
+    o.out = path;
+    o.n_threads = 2;
+    synth_llama(o);
+  }
+  return cached_model(path);
+}
+
+// A prompt of n ids, deterministic and spread over the vocabulary, starting with BOS (1).
+inline std::vector<TokenId> make_prompt(int n, int32_t n_vocab, uint32_t seed = 12345) {
+  std::vector<TokenId> p(static_cast<size_t>(n));
+  uint32_t x = seed;
+  for (int i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    p[i] = i == 0 ? 1 : static_cast<TokenId>(3 + (x >> 8) % static_cast<uint32_t>(n_vocab - 3));
+  }
+  return p;
 }
 
 }  // namespace greta::test
