@@ -38,6 +38,20 @@ double ms_since(Clock::time_point t0) {
 
 double per_second(int64_t n, double ms) { return ms > 0.0 ? n * 1000.0 / ms : 0.0; }
 
+// Writes and flushes one piece of generated text. A closed or failing stdout (EPIPE with SIGPIPE
+// ignored, a full disk) stops the run with an error, so the dump's temporaries are cleaned up.
+void write_out(std::FILE* out, const std::string& s) {
+  if (s.empty()) return;
+  const size_t n = std::fwrite(s.data(), 1, s.size(), out);
+  if (n != s.size() || std::fflush(out) != 0) {
+    const int err = errno;
+    std::clearerr(out);
+    fail(std::string("writing the generated text to stdout: ") + std::strerror(err));
+  }
+}
+
+}  // namespace
+
 std::string read_prompt_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::error_code ec;
@@ -58,20 +72,6 @@ std::string read_prompt_file(const std::string& path) {
   if (!text.empty() && text.back() == '\n') text.pop_back();
   return text;
 }
-
-// Writes and flushes one piece of generated text. A closed or failing stdout (EPIPE with SIGPIPE
-// ignored, a full disk) stops the run with an error, so the dump's temporaries are cleaned up.
-void write_out(std::FILE* out, const std::string& s) {
-  if (s.empty()) return;
-  const size_t n = std::fwrite(s.data(), 1, s.size(), out);
-  if (n != s.size() || std::fflush(out) != 0) {
-    const int err = errno;
-    std::clearerr(out);
-    fail(std::string("writing the generated text to stdout: ") + std::strerror(err));
-  }
-}
-
-}  // namespace
 
 void install_stop_signal_handlers() {
   struct sigaction sa {};

@@ -44,45 +44,6 @@ std::string printable(const std::string& text) {
   fail(what + ": expected " + expected + ", got '" + printable(got) + "'", kExitUsage);
 }
 
-int default_threads() {
-  const unsigned hw = std::thread::hardware_concurrency();
-  if (hw == 0) return 1;
-  return static_cast<int>(std::min<unsigned>(hw, kMaxThreads));
-}
-
-// Strict decimal integer: optional '-', digits only, the whole string, in [lo, hi].
-int64_t parse_int(const std::string& text, const std::string& what, int64_t lo, int64_t hi) {
-  const std::string expected = "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
-  int64_t v = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || ptr != end || v < lo || v > hi) {
-    usage_error(what, expected, text);
-  }
-  return v;
-}
-
-// Strict finite decimal float in [lo, hi].
-float parse_float(const std::string& text, const std::string& what, float lo, float hi) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "a number in [%g, %g]", lo, hi);
-  float v = 0.0f;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v, std::chars_format::general);
-  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < lo || v > hi) {
-    usage_error(what, buf, text);
-  }
-  return v;
-}
-
-// The shortest decimal that reads back to the same float, as a JSON number (0.8f -> 0.8).
-nlohmann::json float_json(float v) {
-  char buf[32];
-  const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  GRETA_ASSERT(ec == std::errc());
-  return std::strtod(std::string(buf, ptr).c_str(), nullptr);
-}
-
 // Every flag as text, exactly as given; validated after parsing so that every message has the
 // same shape and names the flag.
 struct RawOptions {
@@ -142,7 +103,7 @@ void define_flags(FlagTable& t, RawOptions& r) {
       ->default_str(r.max_tokens);
   t.threads = app.add_option("-t,--threads", r.threads,
                               "CPU threads, 1..256 (default: the hardware threads, here " +
-                                  std::to_string(default_threads()) + ")")
+                                  std::to_string(default_thread_count()) + ")")
                   ->type_name("N");
   t.seed = app.add_option("-s,--seed", r.seed,
                           "PRNG seed, unsigned 64-bit (env GRETA_SEED; default: random, printed "
@@ -199,6 +160,45 @@ std::string version_text() {
 }
 
 }  // namespace
+
+int default_thread_count() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  if (hw == 0) return 1;
+  return static_cast<int>(std::min<unsigned>(hw, kMaxThreads));
+}
+
+// Strict decimal integer: optional '-', digits only, the whole string, in [lo, hi].
+int64_t parse_int_value(const std::string& text, const std::string& what, int64_t lo, int64_t hi) {
+  const std::string expected = "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end || v < lo || v > hi) {
+    usage_error(what, expected, text);
+  }
+  return v;
+}
+
+// Strict finite decimal float in [lo, hi].
+float parse_float_value(const std::string& text, const std::string& what, float lo, float hi) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "a number in [%g, %g]", lo, hi);
+  float v = 0.0f;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v, std::chars_format::general);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(v) || v < lo || v > hi) {
+    usage_error(what, buf, text);
+  }
+  return v;
+}
+
+// The shortest decimal that reads back to the same float, as a JSON number (0.8f -> 0.8).
+nlohmann::json float_to_json(float v) {
+  char buf[32];
+  const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  GRETA_ASSERT(ec == std::errc());
+  return std::strtod(std::string(buf, ptr).c_str(), nullptr);
+}
 
 const char* gen_mode_name(GenMode m) { return m == GenMode::Decode ? "decode" : "prefill"; }
 
@@ -289,15 +289,15 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   if (t.prompt_file->count() > 0 && o.prompt_file.empty()) {
     usage_error("--prompt-file", "a file path", r.prompt_file);
   }
-  o.max_tokens = static_cast<int32_t>(parse_int(r.max_tokens, "--max-tokens", 0, 1000000));
+  o.max_tokens = static_cast<int32_t>(parse_int_value(r.max_tokens, "--max-tokens", 0, 1000000));
   o.n_threads = t.threads->count() > 0
-                    ? static_cast<int>(parse_int(r.threads, "--threads", 1, kMaxThreads))
-                    : default_threads();
-  o.ctx_size = static_cast<int32_t>(parse_int(r.ctx_size, "--ctx-size", 0, 1 << 20));
-  o.sampling.temp = parse_float(r.temp, "--temp", 0.0f, 100.0f);
-  o.sampling.top_k = static_cast<int32_t>(parse_int(r.top_k, "--top-k", 0, 1 << 30));
-  o.sampling.top_p = parse_float(r.top_p, "--top-p", 0.0f, 1.0f);
-  o.sampling.min_p = parse_float(r.min_p, "--min-p", 0.0f, 1.0f);
+                    ? static_cast<int>(parse_int_value(r.threads, "--threads", 1, kMaxThreads))
+                    : default_thread_count();
+  o.ctx_size = static_cast<int32_t>(parse_int_value(r.ctx_size, "--ctx-size", 0, 1 << 20));
+  o.sampling.temp = parse_float_value(r.temp, "--temp", 0.0f, 100.0f);
+  o.sampling.top_k = static_cast<int32_t>(parse_int_value(r.top_k, "--top-k", 0, 1 << 30));
+  o.sampling.top_p = parse_float_value(r.top_p, "--top-p", 0.0f, 1.0f);
+  o.sampling.min_p = parse_float_value(r.min_p, "--min-p", 0.0f, 1.0f);
   if (r.dtype == "f32") {
     o.dtype = KvDtype::F32;
   } else if (r.dtype == "f16") {
@@ -420,10 +420,10 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   j["threads"] = o.n_threads;
   j["seed"] = o.seed;
   j["ctx-size"] = o.ctx_size;
-  j["temp"] = float_json(o.sampling.temp);
+  j["temp"] = float_to_json(o.sampling.temp);
   j["top-k"] = o.sampling.top_k;
-  j["top-p"] = float_json(o.sampling.top_p);
-  j["min-p"] = float_json(o.sampling.min_p);
+  j["top-p"] = float_to_json(o.sampling.top_p);
+  j["min-p"] = float_to_json(o.sampling.min_p);
   j["dtype"] = o.dtype == KvDtype::F32 ? "f32" : o.dtype == KvDtype::F16 ? "f16" : "bf16";
   j["ignore-eos"] = o.ignore_eos;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;

@@ -80,6 +80,15 @@ nlohmann::json infer_options_to_json(const InferOptions& o);
 uint64_t parse_seed_value(const std::string& text, const std::string& what);
 bool parse_kv_aligned_value(const std::string& text, const std::string& what);
 DumpSpan parse_dump_span(const std::string& text);
+// Strict decimal integer in [lo, hi] / finite decimal float in [lo, hi]; `what` names the flag.
+int64_t parse_int_value(const std::string& text, const std::string& what, int64_t lo, int64_t hi);
+float parse_float_value(const std::string& text, const std::string& what, float lo, float hi);
+// The shortest decimal that reads back to the same float, as a JSON number (0.8f -> 0.8).
+nlohmann::json float_to_json(float v);
+// The hardware threads, clamped to [1, kMaxThreads]: the default of -t.
+int default_thread_count();
+// The prompt file's text (UTF-8 checked; as llama.cpp, one trailing newline removed).
+std::string read_prompt_file(const std::string& path);
 
 // Byte offset of the first invalid UTF-8 sequence in `s` (strict: no overlongs, surrogates or
 // code points past U+10FFFF), or npos if it is all valid.
