@@ -3,19 +3,18 @@
 // manual.
 
 #include <cstdio>
-#include <exception>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "greta/app/batched.h"
+#include "greta/app/dump_metadata.h"
 #include "greta/core/error.h"
 #ifdef GRETA_HAVE_CUDA
 #include "greta/cuda/cuda_backend.h"
 #endif
 
 int main(int argc, char** argv) {
-  try {
+  return greta::guarded_main("greta_batched", [&] {
     const std::vector<std::string> args(argv, argv + argc);
     const greta::BatchedParse parsed = greta::parse_batched_options(args, greta::process_env());
     if (parsed.exit_now) {
@@ -26,17 +25,5 @@ int main(int argc, char** argv) {
     greta::cuda::register_backend();
 #endif
     return greta::run_batched(parsed.options);
-  } catch (const greta::Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "greta_batched: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::bad_alloc&) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "greta_batched: error: out of memory\n");
-    return greta::kExitFailure;
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "greta_batched: error: %s\n", e.what());
-    return greta::kExitFailure;
-  }
+  });
 }

@@ -150,8 +150,41 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
   return 0;
 }
 
+// Aggregate decode rate of `parallel` sequences advancing together: each step is one
+// Context::decode of one row per sequence (the weights are read once per step for all of them).
+// Each sequence starts from a 1-token prompt; the median over reps of tokens/s (all sequences).
+double parallel_decode_rate(const greta::LoadedModel& lm, const greta::SessionOptions& so, int parallel, int n_gen,
+                            int reps, const std::vector<greta::TokenId>& prompt) {
+  using namespace greta;
+  ContextOptions co;
+  co.n_ctx = n_gen + 2;
+  co.n_seq_max = parallel;
+  co.kv_dtype = so.kv_dtype;
+  co.kv_aligned = so.kv_aligned;
+  co.n_threads = so.n_threads;
+  Context ctx(lm, co);
+  std::vector<double> rates;
+  std::vector<BatchRow> rows(static_cast<size_t>(parallel));
+  for (int r = 0; r < reps; ++r) {
+    std::vector<SeqId> seqs;
+    for (int i = 0; i < parallel; ++i) seqs.push_back(ctx.seq_add());
+    for (int i = 0; i < parallel; ++i) rows[i] = {seqs[i], 0, prompt[static_cast<size_t>(i) % prompt.size()], true};
+    ctx.decode(rows);
+    const auto t0 = Clock::now();
+    for (int step = 1; step <= n_gen; ++step) {
+      for (int i = 0; i < parallel; ++i) {
+        rows[i] = {seqs[i], step, prompt[static_cast<size_t>(step + i) % prompt.size()], true};
+      }
+      ctx.decode(rows);
+    }
+    rates.push_back(static_cast<double>(n_gen) * parallel / seconds_since(t0));
+    for (SeqId s : seqs) ctx.seq_remove(s);
+  }
+  return stats_of(rates).median;
+}
+
 int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int reps, const std::string& dtype,
-              int kv_aligned, bool json) {
+              int kv_aligned, int parallel, bool json) {
   using namespace greta;
   KvDtype kv = KvDtype::BF16;
   if (dtype == "f32") kv = KvDtype::F32;
@@ -208,6 +241,7 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   }
   // Peak RSS of the model run itself, before the bandwidth buffer is allocated.
   const double rss = peak_rss_mib();
+  const double par_tps = parallel > 1 && n_gen > 0 ? parallel_decode_rate(*lm, so, parallel, n_gen, reps, prompt) : 0.0;
   ThreadPool pool(threads);
   const Limits lim = measure_limits(pool);
   const double limit_tps = lim.bandwidth_gb_s * 1e9 / static_cast<double>(st.weight_bytes_per_token);
@@ -245,6 +279,10 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                         {"tg_tokens_per_cpu_s", tg_cpu_med},
                         {"peak_rss_mib", rss},
                         {"load_s", load_s},
+                        {"parallel_decode",
+                         {{"parallel", parallel},
+                          {"tokens_per_s", par_tps},
+                          {"speedup_vs_one_sequence", stg.median > 0 ? par_tps / stg.median : 0.0}}},
                         {"simd_target", cpu::bandwidth_simd_target()}};
     std::cout << j.dump() << "\n";
     return 0;
@@ -266,6 +304,10 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
               "%.0f%% of the decode limit %.1f t/s at %.1f GB/s per CPU-second)\n",
               pp_cpu_med, tg_cpu_med, 100 * pp_cpu_med * flop_per_token / 1e9 / lim.fma_peak_gflops,
               100 * tg_cpu_med / limit_cpu_tps, limit_cpu_tps, lim.bandwidth_per_cpu_gb_s);
+  if (parallel > 1 && n_gen > 0) {
+    std::printf("tg%-5d x%d sequences  %8.2f t/s aggregate = %.2fx one sequence (one forward pass per step for all)\n",
+                n_gen, parallel, par_tps, par_tps / stg.median);
+  }
   std::printf("memory   peak RSS %.1f MiB   load %.3f s\n", rss, load_s);
   return 0;
 }
@@ -273,7 +315,7 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
 int run(int argc, char** argv) {
   CLI::App app{"Measure prompt-processing and generation speed against the machine's limits.", "greta_bench"};
   std::string model, kernel, dtype = "bf16";
-  int n_prompt = 512, n_gen = 128, reps = 3, kv_aligned = 0;
+  int n_prompt = 512, n_gen = 128, reps = 3, kv_aligned = 0, parallel = 1;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int64_t rows = 2048, cols = 2048, batch = 1;
   bool json = false, hot = false;
@@ -284,6 +326,8 @@ int run(int argc, char** argv) {
   app.add_option("-r,--repetitions", reps, "repetitions (the median is reported)")->check(CLI::Range(1, 1000));
   app.add_option("--dtype", dtype, "KV cache type: f32, f16, bf16");
   app.add_option("--kv-aligned", kv_aligned, "1: prefill/decode bit-equivalent mode")->check(CLI::Range(0, 1));
+  app.add_option("--parallel", parallel, "also time this many sequences decoding together (aggregate t/s)")
+      ->check(CLI::Range(1, 256));
   app.add_flag("--json", json, "print one JSON object");
   app.add_option("--kernel", kernel, "kernel mode: time one matmul with weights of this type");
   app.add_option("--rows", rows, "kernel mode: N (output features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -297,7 +341,7 @@ int run(int argc, char** argv) {
   }
   if (!kernel.empty()) return run_kernel(kernel, rows, cols, batch, threads, reps, hot, json);
   if (model.empty()) greta::fail("-m MODEL (or --kernel TYPE) is required", greta::kExitUsage);
-  return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, json);
+  return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, parallel, json);
 }
 
 }  // namespace

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
 
 #include <CLI/CLI.hpp>
 
+#include "greta/app/dump_metadata.h"
 #include "greta/app/generate.h"
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
@@ -60,10 +60,7 @@ nlohmann::json options_json(const BatchedOptions& o) {
   j["threads"] = o.n_threads;
   j["seed"] = o.seed;
   j["ctx-size"] = o.ctx_size;
-  j["temp"] = float_to_json(o.sampling.temp);
-  j["top-k"] = o.sampling.top_k;
-  j["top-p"] = float_to_json(o.sampling.top_p);
-  j["min-p"] = float_to_json(o.sampling.min_p);
+  sampling_options_json(j, o.sampling);
   j["dtype"] = kv_type_name(o.dtype);
   j["ignore-eos"] = o.ignore_eos;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;
@@ -151,19 +148,8 @@ BatchedParse parse_batched_options(const std::vector<std::string>& args, const E
   o.max_tokens = static_cast<int32_t>(parse_int_value(r.max_tokens, "--max-tokens", 0, 1000000));
   o.parallel = static_cast<int32_t>(parse_int_value(r.parallel, "--parallel", 1, 256));
   o.ignore_eos = r.ignore_eos;
-  o.sampling.temp = parse_float_value(r.temp, "--temp", 0.0f, 100.0f);
-  o.sampling.top_k = static_cast<int32_t>(parse_int_value(r.top_k, "--top-k", 0, 1 << 30));
-  o.sampling.top_p = parse_float_value(r.top_p, "--top-p", 0.0f, 1.0f);
-  o.sampling.min_p = parse_float_value(r.min_p, "--min-p", 0.0f, 1.0f);
-  if (r.dtype == "f32") {
-    o.dtype = KvDtype::F32;
-  } else if (r.dtype == "f16") {
-    o.dtype = KvDtype::F16;
-  } else if (r.dtype == "bf16") {
-    o.dtype = KvDtype::BF16;
-  } else {
-    fail("--dtype: expected f32, f16 or bf16, got '" + r.dtype + "'", kExitUsage);
-  }
+  o.sampling = parse_sampling_values(r.temp, r.top_k, r.top_p, r.min_p);
+  o.dtype = parse_kv_dtype_value(r.dtype, "--dtype");
   o.n_threads = threads->count() > 0 ? static_cast<int>(parse_int_value(r.threads, "--threads", 1, kMaxThreads))
                                      : default_thread_count();
   o.ctx_size = static_cast<int32_t>(parse_int_value(r.ctx_size, "--ctx-size", 0, 1 << 20));
@@ -179,32 +165,8 @@ BatchedParse parse_batched_options(const std::vector<std::string>& args, const E
     o.dump_span = parse_dump_span(r.dump_span);
     if (o.dump_dir.empty()) fail("--dump-span needs --dump-logits DIR", kExitUsage);
   }
-  auto env_value = [&](const char* name) -> std::optional<std::string> {
-    std::optional<std::string> v = env(name);
-    if (v && v->empty()) return std::nullopt;
-    return v;
-  };
-  if (kv->count() > 0) {
-    o.kv_aligned = parse_kv_aligned_value(r.kv_aligned, "--kv-aligned");
-    o.kv_aligned_source = "flag";
-  } else if (const auto v = env_value("GRETA_KV_ALIGNED")) {
-    o.kv_aligned = parse_kv_aligned_value(*v, "GRETA_KV_ALIGNED");
-    o.kv_aligned_source = "env";
-  } else {
-    o.kv_aligned = kDefaultKvAligned;
-    o.kv_aligned_source = "default";
-  }
-  if (seed->count() > 0) {
-    o.seed = parse_seed_value(r.seed, "--seed");
-    o.seed_source = "flag";
-  } else if (const auto v = env_value("GRETA_SEED")) {
-    o.seed = parse_seed_value(*v, "GRETA_SEED");
-    o.seed_source = "env";
-  } else {
-    std::random_device rd;
-    o.seed = (static_cast<uint64_t>(rd()) << 32) | static_cast<uint64_t>(rd());
-    o.seed_source = "random";
-  }
+  resolve_kv_aligned(kv->count() > 0, r.kv_aligned, env, o.kv_aligned, o.kv_aligned_source);
+  resolve_seed(seed->count() > 0, r.seed, env, o.seed, o.seed_source);
   return result;
 }
 
@@ -340,40 +302,30 @@ int run_batched(const BatchedOptions& o, std::FILE* out, std::FILE* err) {
             exit_code = kExitFailure;
             break;
           }
-          dump::DumpMetadata meta;
-          meta.dtype = kv_type_name(o.dtype);
-          meta.prompt_len = n_prompt;
-          meta.gen_len = static_cast<int64_t>(s.generated.size());
-          meta.seed = o.seed;
-          meta.kv_aligned = o.kv_aligned ? 1 : 0;
-          meta.mode = "prefill";
-          meta.span_start = s.span.start;
-          meta.span_count = s.span.count;
-          meta.repo_branch = build::kGitBranch;
+          DumpRun run;
+          run.model_path = model_path;
+          run.stats = &lm->stats;
+          run.dtype = o.dtype;
+          run.kv_aligned = o.kv_aligned;
+          run.kv_aligned_source = o.kv_aligned_source;
+          run.mode = "prefill";
+          run.seed = o.seed;
+          run.seed_source = o.seed_source;
+          run.sampling = o.sampling;
+          run.backend = o.backend;
+          run.backend_device = ctx.backend_description();
+          run.simd_target = ctx.backend_simd_target();
+          run.n_threads = o.n_threads;
+          run.n_ctx = n_ctx;
+          run.span_start = s.span.start;
+          run.span_count = s.span.count;
+          run.prompt = s.prompt;
+          run.generated = s.generated;
+          run.stop_reason = s.stop_reason;
+          run.options = options_json(o);
+          dump::DumpMetadata meta = dump_metadata(run);
           nlohmann::json& x = meta.extra;
-          x["model"] = utf8_sanitized(model_path);
-          x["arch"] = lm->stats.arch;
-          x["vocab_size"] = n_vocab;
-          x["weights_type"] = lm->stats.weights_type;
-          x["backend"] = o.backend;
-          x["backend_device"] = ctx.backend_description();
-          x["simd_target"] = ctx.backend_simd_target();
-          x["threads"] = o.n_threads;
-          x["n_ctx"] = n_ctx;
-          x["version"] = build::kVersion;
-          x["commit"] = build::kGitCommit;
-          x["seed_source"] = o.seed_source;
           x["sequence_seed"] = sequence_seed(o.seed, e.request);
-          x["kv_aligned_source"] = o.kv_aligned_source;
-          x["prompt_token_ids"] = s.prompt;
-          x["generated_token_ids"] = s.generated;
-          x["stop_reason"] = s.stop_reason;
-          x["sampling"] = {{"temp", float_to_json(o.sampling.temp)},
-                           {"top_k", o.sampling.top_k},
-                           {"top_p", float_to_json(o.sampling.top_p)},
-                           {"min_p", float_to_json(o.sampling.min_p)},
-                           {"chain", "top_k,top_p,min_p,temperature,dist"}};
-          x["options"] = options_json(o);
           x["sequence_index"] = e.request;
           x["parallel"] = o.parallel;
           // The contract holds with kv-aligned 1, and with an f32 cache (no fresh-K/V path).

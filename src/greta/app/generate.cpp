@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "greta/app/dump_metadata.h"
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
 #include "greta/dump/logits_dump.h"
@@ -247,39 +248,28 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
            ", before the end of the dump span (" + std::to_string(span_end - 1) +
            "): no dump written; use --ignore-eos or a shorter --dump-span");
     }
-    dump::DumpMetadata meta;
-    meta.dtype = kv_type_name(o.dtype);
-    meta.prompt_len = n_prompt;
-    meta.gen_len = static_cast<int64_t>(generated.size());
-    meta.seed = o.seed;
-    meta.kv_aligned = o.kv_aligned ? 1 : 0;
-    meta.mode = gen_mode_name(o.mode);
-    meta.span_start = span.start;
-    meta.span_count = span.count;
-    meta.repo_branch = build::kGitBranch;
-    nlohmann::json& x = meta.extra;
-    x["model"] = utf8_sanitized(model_path);
-    x["arch"] = lm->stats.arch;
-    x["vocab_size"] = n_vocab;
-    x["weights_type"] = lm->stats.weights_type;
-    x["backend"] = o.backend;
-    x["backend_device"] = session.backend_description();
-    x["simd_target"] = session.backend_simd_target();
-    x["threads"] = o.n_threads;
-    x["n_ctx"] = n_ctx;
-    x["version"] = build::kVersion;
-    x["commit"] = build::kGitCommit;
-    x["seed_source"] = o.seed_source;
-    x["kv_aligned_source"] = o.kv_aligned_source;
-    x["prompt_token_ids"] = prompt_ids;
-    x["generated_token_ids"] = generated;
-    x["stop_reason"] = stop_reason;
-    x["sampling"] = {{"temp", infer_options_to_json(o)["temp"]},
-                     {"top_k", o.sampling.top_k},
-                     {"top_p", infer_options_to_json(o)["top-p"]},
-                     {"min_p", infer_options_to_json(o)["min-p"]},
-                     {"chain", "top_k,top_p,min_p,temperature,dist"}};
-    x["options"] = infer_options_to_json(o);
+    DumpRun run;
+    run.model_path = model_path;
+    run.stats = &lm->stats;
+    run.dtype = o.dtype;
+    run.kv_aligned = o.kv_aligned;
+    run.kv_aligned_source = o.kv_aligned_source;
+    run.mode = gen_mode_name(o.mode);
+    run.seed = o.seed;
+    run.seed_source = o.seed_source;
+    run.sampling = o.sampling;
+    run.backend = o.backend;
+    run.backend_device = session.backend_description();
+    run.simd_target = session.backend_simd_target();
+    run.n_threads = o.n_threads;
+    run.n_ctx = n_ctx;
+    run.span_start = span.start;
+    run.span_count = span.count;
+    run.prompt = prompt_ids;
+    run.generated = generated;
+    run.stop_reason = stop_reason;
+    run.options = infer_options_to_json(o);
+    const dump::DumpMetadata meta = dump_metadata(run);
     dump->finish(meta);
   }
 

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "greta/app/dump_metadata.h"
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
 
@@ -200,6 +201,62 @@ nlohmann::json float_to_json(float v) {
   return std::strtod(std::string(buf, ptr).c_str(), nullptr);
 }
 
+SamplerParams parse_sampling_values(const std::string& temp, const std::string& top_k, const std::string& top_p,
+                                    const std::string& min_p) {
+  SamplerParams p;
+  p.temp = parse_float_value(temp, "--temp", 0.0f, 100.0f);
+  p.top_k = static_cast<int32_t>(parse_int_value(top_k, "--top-k", 0, 1 << 30));
+  p.top_p = parse_float_value(top_p, "--top-p", 0.0f, 1.0f);
+  p.min_p = parse_float_value(min_p, "--min-p", 0.0f, 1.0f);
+  return p;
+}
+
+KvDtype parse_kv_dtype_value(const std::string& text, const std::string& what) {
+  if (text == "f32") return KvDtype::F32;
+  if (text == "f16") return KvDtype::F16;
+  if (text == "bf16") return KvDtype::BF16;
+  usage_error(what, "f32, f16 or bf16", text);
+}
+
+namespace {
+// The flag wins (the variable is then not read at all); an empty variable counts as unset; a
+// malformed one is an error naming it.
+std::optional<std::string> env_value(const EnvLookup& env, const char* name) {
+  std::optional<std::string> v = env(name);
+  if (v && v->empty()) return std::nullopt;
+  return v;
+}
+}  // namespace
+
+void resolve_kv_aligned(bool flag_given, const std::string& flag, const EnvLookup& env, bool& value,
+                        std::string& source) {
+  if (flag_given) {
+    value = parse_kv_aligned_value(flag, "--kv-aligned");
+    source = "flag";
+  } else if (const auto v = env_value(env, "GRETA_KV_ALIGNED")) {
+    value = parse_kv_aligned_value(*v, "GRETA_KV_ALIGNED");
+    source = "env";
+  } else {
+    value = kDefaultKvAligned;
+    source = "default";
+  }
+}
+
+void resolve_seed(bool flag_given, const std::string& flag, const EnvLookup& env, uint64_t& value,
+                  std::string& source) {
+  if (flag_given) {
+    value = parse_seed_value(flag, "--seed");
+    source = "flag";
+  } else if (const auto v = env_value(env, "GRETA_SEED")) {
+    value = parse_seed_value(*v, "GRETA_SEED");
+    source = "env";
+  } else {
+    std::random_device rd;
+    value = (static_cast<uint64_t>(rd()) << 32) | static_cast<uint64_t>(rd());
+    source = "random";
+  }
+}
+
 const char* gen_mode_name(GenMode m) { return m == GenMode::Decode ? "decode" : "prefill"; }
 
 EnvLookup process_env() {
@@ -294,19 +351,8 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
                     ? static_cast<int>(parse_int_value(r.threads, "--threads", 1, kMaxThreads))
                     : default_thread_count();
   o.ctx_size = static_cast<int32_t>(parse_int_value(r.ctx_size, "--ctx-size", 0, 1 << 20));
-  o.sampling.temp = parse_float_value(r.temp, "--temp", 0.0f, 100.0f);
-  o.sampling.top_k = static_cast<int32_t>(parse_int_value(r.top_k, "--top-k", 0, 1 << 30));
-  o.sampling.top_p = parse_float_value(r.top_p, "--top-p", 0.0f, 1.0f);
-  o.sampling.min_p = parse_float_value(r.min_p, "--min-p", 0.0f, 1.0f);
-  if (r.dtype == "f32") {
-    o.dtype = KvDtype::F32;
-  } else if (r.dtype == "f16") {
-    o.dtype = KvDtype::F16;
-  } else if (r.dtype == "bf16") {
-    o.dtype = KvDtype::BF16;
-  } else {
-    usage_error("--dtype", "f32, f16 or bf16", r.dtype);
-  }
+  o.sampling = parse_sampling_values(r.temp, r.top_k, r.top_p, r.min_p);
+  o.dtype = parse_kv_dtype_value(r.dtype, "--dtype");
   o.ignore_eos = r.ignore_eos;
   if (r.backend != "cpu" && r.backend != "cuda") usage_error("--backend", "cpu or cuda", r.backend);
   o.backend = r.backend;
@@ -328,34 +374,8 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
     usage_error("--dump-logits", "a directory path", r.dump_logits);
   }
 
-  // Environment: the flag wins (the variable is then not read at all); an empty variable counts
-  // as unset; a malformed one is an error naming it.
-  const auto env_value = [&](const char* name) -> std::optional<std::string> {
-    std::optional<std::string> v = env(name);
-    if (v && v->empty()) return std::nullopt;
-    return v;
-  };
-  if (t.kv_aligned->count() > 0) {
-    o.kv_aligned = parse_kv_aligned_value(r.kv_aligned, "--kv-aligned");
-    o.kv_aligned_source = "flag";
-  } else if (const auto v = env_value("GRETA_KV_ALIGNED")) {
-    o.kv_aligned = parse_kv_aligned_value(*v, "GRETA_KV_ALIGNED");
-    o.kv_aligned_source = "env";
-  } else {
-    o.kv_aligned = kDefaultKvAligned;
-    o.kv_aligned_source = "default";
-  }
-  if (t.seed->count() > 0) {
-    o.seed = parse_seed_value(r.seed, "--seed");
-    o.seed_source = "flag";
-  } else if (const auto v = env_value("GRETA_SEED")) {
-    o.seed = parse_seed_value(*v, "GRETA_SEED");
-    o.seed_source = "env";
-  } else {
-    std::random_device rd;
-    o.seed = (static_cast<uint64_t>(rd()) << 32) | static_cast<uint64_t>(rd());
-    o.seed_source = "random";
-  }
+  resolve_kv_aligned(t.kv_aligned->count() > 0, r.kv_aligned, env, o.kv_aligned, o.kv_aligned_source);
+  resolve_seed(t.seed->count() > 0, r.seed, env, o.seed, o.seed_source);
   return result;
 }
 
@@ -420,10 +440,7 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   j["threads"] = o.n_threads;
   j["seed"] = o.seed;
   j["ctx-size"] = o.ctx_size;
-  j["temp"] = float_to_json(o.sampling.temp);
-  j["top-k"] = o.sampling.top_k;
-  j["top-p"] = float_to_json(o.sampling.top_p);
-  j["min-p"] = float_to_json(o.sampling.min_p);
+  sampling_options_json(j, o.sampling);
   j["dtype"] = o.dtype == KvDtype::F32 ? "f32" : o.dtype == KvDtype::F16 ? "f16" : "bf16";
   j["ignore-eos"] = o.ignore_eos;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;

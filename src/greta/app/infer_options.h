@@ -85,6 +85,17 @@ int64_t parse_int_value(const std::string& text, const std::string& what, int64_
 float parse_float_value(const std::string& text, const std::string& what, float lo, float hi);
 // The shortest decimal that reads back to the same float, as a JSON number (0.8f -> 0.8).
 nlohmann::json float_to_json(float v);
+// --temp, --top-k, --top-p, --min-p and --dtype values, checked.
+SamplerParams parse_sampling_values(const std::string& temp, const std::string& top_k, const std::string& top_p,
+                                    const std::string& min_p);
+KvDtype parse_kv_dtype_value(const std::string& text, const std::string& what);
+// --kv-aligned / GRETA_KV_ALIGNED / the default, and --seed / GRETA_SEED / random: the flag wins
+// (the variable is then not read), an empty variable counts as unset, a malformed one is an
+// error naming it. source: "flag", "env", "default" or "random".
+void resolve_kv_aligned(bool flag_given, const std::string& flag, const EnvLookup& env, bool& value,
+                        std::string& source);
+void resolve_seed(bool flag_given, const std::string& flag, const EnvLookup& env, uint64_t& value,
+                  std::string& source);
 // The hardware threads, clamped to [1, kMaxThreads]: the default of -t.
 int default_thread_count();
 // The prompt file's text (UTF-8 checked; as llama.cpp, one trailing newline removed).

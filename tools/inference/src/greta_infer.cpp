@@ -3,11 +3,10 @@
 // greta/app/infer_options.h, the driver greta/app/generate.h; docs/CLI.md is the manual.
 
 #include <cstdio>
-#include <exception>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "greta/app/dump_metadata.h"
 #include "greta/core/error.h"
 #include "greta/app/generate.h"
 #include "greta/app/infer_options.h"
@@ -18,7 +17,7 @@
 #include "greta/runtime/backend_registry.h"
 
 int main(int argc, char** argv) {
-  try {
+  return greta::guarded_main("greta_infer", [&] {
     const std::vector<std::string> args(argv, argv + argc);
     const greta::ParseResult parsed = greta::parse_infer_options(args, greta::process_env());
     if (parsed.exit_now) {
@@ -35,17 +34,5 @@ int main(int argc, char** argv) {
                          greta::kExitUsage);
     }
     return greta::run_generation(parsed.options);
-  } catch (const greta::Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "greta_infer: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::bad_alloc&) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "greta_infer: error: out of memory\n");
-    return greta::kExitFailure;
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "greta_infer: error: %s\n", e.what());
-    return greta::kExitFailure;
-  }
+  });
 }
