@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # GPU backend check: probe the machine, build with -DGRETA_CUDA=ON (or use binaries built
 # elsewhere and carried in build-cuda/ when this machine lacks greta's build dependencies), run
-# test_cuda, then print the report table (prefill == decode bit-equality, max |d| vs the CPU,
-# tokens/s) for the shipped models and synthetic ones made with greta_gguf synth.
+# test_cuda (every op against the CPU backend, batch invariance, prefill == decode through
+# Session and Context, acceptance), then print the report table (prefill == decode
+# bit-equality, max |d| vs the CPU, tokens/s) for the shipped models and synthetic ones made
+# with greta_gguf synth.
 #
 #   scripts/gpu_check.sh                 # logs under $OUT (default ./out/gpu_check)
 #   GPU_CHECK_SKIP_BIG=1 scripts/gpu_check.sh   # without the synthetic tinyllama-1.1b
+#   GPU_CHECK_TESTS='CudaOps.*' scripts/gpu_check.sh   # a gtest filter for test_cuda
+#   GPU_CHECK_MEMCHECK=1 scripts/gpu_check.sh   # then the op tests under compute-sanitizer
+#
+# Carried binaries: build them here with the device's architecture, e.g.
+#   cmake -S . -B build-cuda -G Ninja -DGRETA_CUDA=ON -DGRETA_CUDA_ARCHS=90
+#   ninja -C build-cuda test_cuda greta_gguf && mkdir -p build-cuda/lib &&
+#   cp -L $(ldd build-cuda/test_cuda | awk '/hwy|pcre2|gtest/ {print $3}') build-cuda/lib/
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu_check}
@@ -32,7 +41,8 @@ fi
 [ -x "$B/test_cuda" ] || { log "no $B/test_cuda"; exit 1; }
 
 log "test_cuda"
-"$B/test_cuda" --gtest_filter='-CudaReport.*' 2>&1 | tee "$OUT/test_cuda.txt" | grep -E '^\[  (PASSED|FAILED) |FAILED|gpu-vs-cpu|device:|tests ran'
+timeout 240 "$B/test_cuda" --gtest_filter="${GPU_CHECK_TESTS:--CudaReport.*}" 2>&1 | tee "$OUT/test_cuda.txt" |
+  grep -E '^\[  (PASSED|FAILED) |FAILED|\[(gpu-|ops\]|batch)|device:|tests ran'
 rc_tests=${PIPESTATUS[0]}
 log "test_cuda rc=$rc_tests"
 
@@ -42,16 +52,23 @@ for t in f16 bf16 q4_0 q4_K q6_K; do
 done
 if [ "${GPU_CHECK_SKIP_BIG:-0}" != 1 ]; then
   t0=$(date +%s)
-  timeout 180 "$B/greta_gguf" synth --preset tinyllama-1.1b --type q8_0 --out $SYN/tinyllama_q8_0.gguf >"$OUT/synth.txt" 2>&1 \
+  timeout 120 "$B/greta_gguf" synth --preset tinyllama-1.1b --type q8_0 --out $SYN/tinyllama_q8_0.gguf >"$OUT/synth.txt" 2>&1 \
     && list="$list:$SYN/tinyllama_q8_0.gguf"
   log "synth tinyllama-1.1b q8_0: $(( $(date +%s) - t0 )) s"
 fi
 log "report"
-GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH="$list" timeout 400 "$B/test_cuda" --gtest_filter='CudaReport.*' 2>&1 | tee "$OUT/report.txt" | grep -E '^\||device:|FAILED|PASSED'
+GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH="$list" timeout 200 "$B/test_cuda" --gtest_filter='CudaReport.*' 2>&1 | tee "$OUT/report.txt" | grep -E '^\||device:|FAILED|PASSED'
 if [ -f $SYN/tinyllama_q8_0.gguf ]; then
   log "report, tinyllama f32 cache, decode without the CUDA graph (GRETA_CUDA_GRAPH=0)"
   GRETA_CUDA_GRAPH=0 GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH=$SYN/tinyllama_q8_0.gguf GRETA_CUDA_REPORT_ONLY=tinyllama \
-    timeout 120 "$B/test_cuda" --gtest_filter='CudaReport.*' 2>&1 | tee "$OUT/report_nograph.txt" | grep -E '^\| tinyllama|FAILED'
+    timeout 60 "$B/test_cuda" --gtest_filter='CudaReport.Table' 2>&1 | tee "$OUT/report_nograph.txt" | grep -E '^\| tinyllama|FAILED'
+fi
+CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ "${GPU_CHECK_MEMCHECK:-0}" = 1 ] && [ -n "$CS" ]; then
+  log "compute-sanitizer memcheck: op tests and one model (the deliberate allocation failure left out)"
+  timeout 150 "$CS" --tool memcheck --report-api-errors no --error-exitcode 3 "$B/test_cuda" \
+    --gtest_filter='CudaOps.*:Models/CudaEquivalence.*stories260K_gguf_bf16-CudaOps.Upload*' >"$OUT/memcheck.txt" 2>&1
+  log "memcheck rc=$? $(grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/memcheck.txt" | tr '\n' ' ')"
 fi
 log "done $(date -u +%FT%TZ)"
 exit "$rc_tests"

@@ -33,7 +33,7 @@ TEST(CudaAcceptance, Stories260KMatchesLlamaCppLogits) {
     ASSERT_TRUE(f.good()) << tag;
     const nlohmann::json j = nlohmann::json::parse(f);
     const LoadedModel& lm = cached_model(shipped_model("stories260K.gguf"));
-    cuda::CudaSession s(lm, {.n_ctx = 512, .kv_dtype = KvDtype::F32, .kv_aligned = true});
+    Session s(lm, {.n_ctx = 512, .kv_dtype = KvDtype::F32, .kv_aligned = true, .backend = "cuda"});
     const auto prompt = j["prompt_tokens"].get<std::vector<TokenId>>();
     const auto gen = j["generated_tokens"].get<std::vector<TokenId>>();
     const int32_t V = s.n_vocab();
@@ -65,7 +65,7 @@ TEST(CudaAcceptance, TinyStoriesQ8_0GreedyExpectedIds) {
   const LoadedModel& lm = cached_model(shipped_model("TinyStories-656K-Q8_0.gguf"));
   for (KvDtype dt : {KvDtype::F32, KvDtype::BF16}) {
     for (const auto& [prompt, gen] : runs) {
-      cuda::CudaSession s(lm, {.n_ctx = 0, .kv_dtype = dt, .kv_aligned = true});
+      Session s(lm, {.n_ctx = 0, .kv_dtype = dt, .kv_aligned = true, .backend = "cuda"});
       const float* logits = s.prefill(prompt, false);
       size_t i = 0;
       for (; i < gen.size(); ++i) {
@@ -79,7 +79,7 @@ TEST(CudaAcceptance, TinyStoriesQ8_0GreedyExpectedIds) {
         }
         if (i + 1 < gen.size()) logits = s.decode(got);
       }
-      std::printf("[gpu-greedy] TinyStories kv %s: %zu/%zu ids equal the float64 reference\n", kv_dtype_name(dt), i,
+      std::printf("[gpu-greedy] TinyStories kv %s: %zu/%zu ids equal the float64 reference\n", kv_type_name(dt), i,
                   gen.size());
     }
   }

@@ -17,7 +17,12 @@ namespace {
 using namespace cuda_test;
 using Clock = std::chrono::steady_clock;
 
-constexpr double kHbmBytesPerS = 3.35e12;  // H100 SXM HBM3 peak
+// The device's peak memory bandwidth (datasheet), by name; 0 when unknown.
+double peak_bytes_per_s(const std::string& device) {
+  if (device.find("H200") != std::string::npos) return 4.8e12;  // HBM3e
+  if (device.find("H100") != std::string::npos) return 3.35e12;  // SXM HBM3
+  return 0;
+}
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -31,7 +36,7 @@ Row measure(const LoadedModel& lm, KvDtype dtype, int32_t n_pp, int32_t n_tg, in
   Row row;
   const int32_t n_ctx = std::max(n_pp, 65) + n_tg + 8;
   const SessionOptions opt{.n_ctx = n_ctx, .kv_dtype = dtype, .kv_aligned = true, .n_threads = 16};
-  cuda::CudaSession a(lm, opt), b(lm, opt);
+  Session a(lm, on_gpu(opt)), b(lm, on_gpu(opt));
   const int32_t V = a.n_vocab();
   // Equality: 65-token prompt, all rows of a prefill vs prefill(64) + decode and vs decodes only.
   {
@@ -70,17 +75,16 @@ Row measure(const LoadedModel& lm, KvDtype dtype, int32_t n_pp, int32_t n_tg, in
   return row;
 }
 
-TEST(CudaReport, Table) {
-  GRETA_REQUIRE_GPU();
-  if (std::getenv("GRETA_CUDA_REPORT") == nullptr) GTEST_SKIP() << "set GRETA_CUDA_REPORT=1";
-  struct M {
-    std::string path;
-    int32_t n_pp, n_tg, n_cmp;
-  };
-  std::vector<M> models = {{shipped_model("stories260K.gguf"), 256, 256, 65},
-                           {shipped_model("TinyStories-656K-Q8_0.gguf"), 256, 256, 65}};
-  // GRETA_CUDA_SYNTH: colon-separated synthetic models; those over 100 MB get the pp512/tg128
-  // settings and a short CPU comparison.
+struct ReportModel {
+  std::string path;
+  int32_t n_pp, n_tg, n_cmp;
+};
+
+// The shipped models, then GRETA_CUDA_SYNTH: colon-separated synthetic models; those over
+// 100 MB get the pp512/tg128 settings and a short CPU comparison.
+std::vector<ReportModel> report_models() {
+  std::vector<ReportModel> models = {{shipped_model("stories260K.gguf"), 256, 256, 65},
+                                     {shipped_model("TinyStories-656K-Q8_0.gguf"), 256, 256, 65}};
   if (const char* synth = std::getenv("GRETA_CUDA_SYNTH")) {
     std::string list = synth;
     for (size_t start = 0; start < list.size();) {
@@ -89,18 +93,28 @@ TEST(CudaReport, Table) {
       const std::string path = list.substr(start, end - start);
       if (!path.empty()) {
         const bool big = cached_model(path).stats.weight_bytes_per_token > (int64_t{100} << 20);
-        models.push_back(big ? M{path, 512, 128, 8} : M{path, 256, 128, 65});
+        models.push_back(big ? ReportModel{path, 512, 128, 8} : ReportModel{path, 256, 128, 65});
       }
       start = end + 1;
     }
   }
-  std::printf("\ndevice: %s\n", cuda::device_description().c_str());
-  std::printf("| model | weights | kv | prefill==decode | max|d| vs CPU | pp tok/s | tg tok/s | tg weight GB/s | %% of 3.35 TB/s |\n");
+  return models;
+}
+
+TEST(CudaReport, Table) {
+  GRETA_REQUIRE_GPU();
+  if (std::getenv("GRETA_CUDA_REPORT") == nullptr) GTEST_SKIP() << "set GRETA_CUDA_REPORT=1";
+  const std::vector<ReportModel> models = report_models();
+  const std::string device = cuda::device_description();
+  const double peak = peak_bytes_per_s(device);
+  std::printf("\ndevice: %s\n", device.c_str());
+  std::printf("| model | weights | kv | prefill==decode | max|d| vs CPU | pp tok/s | tg tok/s | tg weight GB/s | %% of %.2f TB/s |\n",
+              peak / 1e12);
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   // GRETA_CUDA_REPORT_ONLY: a substring of the model file names to keep (profiling runs), and
   // then the f32 cache only.
   const char* only = std::getenv("GRETA_CUDA_REPORT_ONLY");
-  for (const M& m : models) {
+  for (const ReportModel& m : models) {
     if (only != nullptr && m.path.find(only) == std::string::npos) continue;
     const LoadedModel& lm = cached_model(m.path);
     const std::string base = m.path.substr(m.path.find_last_of('/') + 1);
@@ -109,11 +123,59 @@ TEST(CudaReport, Table) {
       const Row r = measure(lm, dt, m.n_pp, m.n_tg, m.n_cmp);
       const double gbs = r.tg * static_cast<double>(lm.stats.weight_bytes_per_token) / 1e9;
       std::printf("| %s | %s | %s | %s | %.3g | %.0f (pp%d) | %.0f (tg%d) | %.0f | %.1f%% |\n", base.c_str(),
-                  lm.stats.weights_type.c_str(), kv_dtype_name(dt), r.equal ? "yes" : "NO", r.max_diff, r.pp, m.n_pp,
-                  r.tg, m.n_tg, gbs, 100.0 * gbs * 1e9 / kHbmBytesPerS);
+                  lm.stats.weights_type.c_str(), kv_type_name(dt), r.equal ? "yes" : "NO", r.max_diff, r.pp, m.n_pp,
+                  r.tg, m.n_tg, gbs, peak > 0 ? 100.0 * gbs * 1e9 / peak : 0.0);
       std::fflush(stdout);
-      EXPECT_TRUE(r.equal) << base << " " << kv_dtype_name(dt);
+      EXPECT_TRUE(r.equal) << base << " " << kv_type_name(dt);
     }
+  }
+}
+
+// Batched decode through the Context: n_seq sequences with 32-token prompts (one prefill batch),
+// then 64 steps of one token per sequence in one batch each (all logits). Aggregate tok/s of
+// the last 62 steps (replayed CUDA graphs), logits download included; the f32 cache. GRETA_CUDA_REPORT_ONLY as above.
+TEST(CudaReport, BatchedDecode) {
+  GRETA_REQUIRE_GPU();
+  if (std::getenv("GRETA_CUDA_REPORT") == nullptr) GTEST_SKIP() << "set GRETA_CUDA_REPORT=1";
+  const char* only = std::getenv("GRETA_CUDA_REPORT_ONLY");
+  constexpr int32_t kPrompt = 32, kSteps = 64;
+  const int32_t seq_counts[] = {1, 8, 32, 64};
+  std::printf("\n| model | weights | tok/s with 1 / 8 / 32 / 64 sequences (tg%d each, kv f32) |\n|---|---|---|\n", kSteps);
+  for (const ReportModel& m : report_models()) {
+    if (only != nullptr && m.path.find(only) == std::string::npos) continue;
+    const LoadedModel& lm = cached_model(m.path);
+    std::string cells;
+    for (int32_t n_seq : seq_counts) {
+      ContextOptions opt;
+      opt.backend = "cuda";
+      opt.n_ctx = kPrompt + kSteps + 8;
+      opt.n_seq_max = n_seq;
+      opt.kv_dtype = KvDtype::F32;
+      opt.kv_aligned = true;
+      Context ctx(lm, opt);
+      std::vector<SeqId> ids;
+      std::vector<BatchRow> rows;
+      for (int32_t s = 0; s < n_seq; ++s) {
+        ids.push_back(ctx.seq_add());
+        const auto p = prompt_ids(kPrompt, ctx.n_vocab(), 50u + static_cast<uint32_t>(s));
+        for (int32_t i = 0; i < kPrompt; ++i) rows.push_back({ids.back(), i, p[i], i + 1 == kPrompt});
+      }
+      ctx.decode(rows);
+      double t = 0;
+      for (int32_t step = 0; step < kSteps; ++step) {
+        rows.clear();
+        for (int32_t s = 0; s < n_seq; ++s) rows.push_back({ids[s], kPrompt + step, (7 * step + s) % ctx.n_vocab(), true});
+        const auto t0 = Clock::now();
+        ctx.decode(rows);
+        if (step > 1) t += seconds_since(t0);  // a step shape runs directly once, then is recorded
+      }
+      char cell[32];
+      std::snprintf(cell, sizeof cell, "%s%.0f", cells.empty() ? "" : " / ", n_seq * (kSteps - 2) / t);
+      cells += cell;
+    }
+    std::printf("| %s | %s | %s |\n", m.path.substr(m.path.find_last_of('/') + 1).c_str(),
+                lm.stats.weights_type.c_str(), cells.c_str());
+    std::fflush(stdout);
   }
 }
 

@@ -26,10 +26,10 @@ TEST(CudaDevice, Describes) {
 TEST(CudaSession, ThrowsWithoutDeviceOrOnBadInput) {
   const LoadedModel& lm = cached_model(shipped_model("stories260K.gguf"));
   if (!cuda::device_available()) {
-    EXPECT_THROW(cuda::CudaSession(lm, SessionOptions{}), Error);
+    EXPECT_THROW(Session(lm, on_gpu({})), Error);
     return;
   }
-  cuda::CudaSession s(lm, {.n_ctx = 8, .kv_dtype = KvDtype::F32});
+  Session s(lm, {.n_ctx = 8, .kv_dtype = KvDtype::F32, .backend = "cuda"});
   EXPECT_EQ(s.n_ctx(), 8);
   EXPECT_EQ(s.n_vocab(), lm.stats.n_vocab);
   const std::vector<TokenId> too_long(9, 1);
@@ -47,8 +47,8 @@ TEST_P(CudaEquivalence, PrefillEqualsDecodeBitwise) {
   GRETA_REQUIRE_GPU();
   const auto [name, dtype] = GetParam();
   const LoadedModel& lm = cached_model(shipped_model(name));
-  const SessionOptions opt{.n_ctx = 320, .kv_dtype = dtype, .kv_aligned = true};
-  cuda::CudaSession a(lm, opt), b(lm, opt), c(lm, opt);
+  const SessionOptions opt{.n_ctx = 320, .kv_dtype = dtype, .kv_aligned = true, .backend = "cuda"};
+  Session a(lm, opt), b(lm, opt), c(lm, opt);
   const int32_t V = a.n_vocab();
   for (int32_t n : kLengths) {
     SCOPED_TRACE("n = " + std::to_string(n));
@@ -82,7 +82,7 @@ TEST_P(CudaEquivalence, PrefillEqualsDecodeBitwise) {
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaEquivalence, testing::Combine(testing::ValuesIn(kModels), testing::ValuesIn(kDtypes)),
                          [](const auto& info) {
-                           std::string s = std::string(std::get<0>(info.param)) + "_" + kv_dtype_name(std::get<1>(info.param));
+                           std::string s = std::string(std::get<0>(info.param)) + "_" + kv_type_name(std::get<1>(info.param));
                            for (char& ch : s) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return s;
                          });
@@ -108,7 +108,7 @@ TEST(CudaAcceptance, Stories260KGreedy256FromBos) {
   const std::vector<TokenId> expected = parse_ids(ids_line);
   ASSERT_EQ(expected.size(), 256u);
   const LoadedModel& lm = cached_model(shipped_model("stories260K.gguf"));
-  cuda::CudaSession s(lm, {.n_ctx = 0, .kv_dtype = KvDtype::F32, .kv_aligned = true});
+  Session s(lm, {.n_ctx = 0, .kv_dtype = KvDtype::F32, .kv_aligned = true, .backend = "cuda"});
   EXPECT_EQ(s.n_ctx(), 2048);
   const float* logits = s.prefill(std::vector<TokenId>{1}, false);
   std::vector<TokenId> got;
@@ -131,7 +131,7 @@ TEST_P(CudaVsCpu, LogitsAgreeWithinTolerance) {
   const auto [name, dtype] = GetParam();
   const LoadedModel& lm = cached_model(shipped_model(name));
   const SessionOptions opt{.n_ctx = 128, .kv_dtype = dtype, .kv_aligned = true, .n_threads = 2};
-  cuda::CudaSession g(lm, opt);
+  Session g(lm, on_gpu(opt));
   Session c(lm, opt);
   const int32_t n = 65, V = g.n_vocab();
   const std::vector<TokenId> ids = prompt_ids(n, V, 7u);
@@ -142,7 +142,7 @@ TEST_P(CudaVsCpu, LogitsAgreeWithinTolerance) {
   const double scale = max_abs(lc, static_cast<int64_t>(n) * V);
   int same = 0;
   for (int32_t i = 0; i < n; ++i) same += argmax(lg.data() + static_cast<int64_t>(i) * V, V) == argmax(lc + static_cast<int64_t>(i) * V, V);
-  std::printf("[gpu-vs-cpu] %s kv=%s: max|d| = %.3g (max|logit| %.3g), argmax agree %d/%d\n", name, kv_dtype_name(dtype), d,
+  std::printf("[gpu-vs-cpu] %s kv=%s: max|d| = %.3g (max|logit| %.3g), argmax agree %d/%d\n", name, kv_type_name(dtype), d,
               scale, same, n);
   const bool f32_weights = lm.stats.weights_type == "f32";
   EXPECT_LE(d, (f32_weights ? 1e-3 : 3e-2) * scale);
@@ -151,7 +151,7 @@ TEST_P(CudaVsCpu, LogitsAgreeWithinTolerance) {
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaVsCpu, testing::Combine(testing::ValuesIn(kModels), testing::ValuesIn(kDtypes)),
                          [](const auto& info) {
-                           std::string s = std::string(std::get<0>(info.param)) + "_" + kv_dtype_name(std::get<1>(info.param));
+                           std::string s = std::string(std::get<0>(info.param)) + "_" + kv_type_name(std::get<1>(info.param));
                            for (char& ch : s) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return s;
                          });

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "greta/core/error.h"
-#include "greta/cuda/cuda_session.h"
+#include "greta/cuda/cuda_backend.h"
 #include "greta/runtime/session.h"
 
 #define GRETA_REQUIRE_GPU()                                                   \
@@ -22,6 +22,15 @@
   } while (0)
 
 namespace greta::cuda_test {
+
+// The "cuda" backend is registered before any test runs (as the CLIs do in CUDA builds).
+inline const bool kCudaRegistered = (cuda::register_backend(), true);
+
+// The options with the CUDA backend.
+inline SessionOptions on_gpu(SessionOptions o) {
+  o.backend = "cuda";
+  return o;
+}
 
 // The source tree: $GRETA_SOURCE_DIR when set (binaries built on one machine and run on
 // another, scripts/gpu_check.sh), else the configure-time path.

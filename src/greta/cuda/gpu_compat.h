@@ -1,9 +1,10 @@
 #pragma once
-// The one place where CUDA and HIP differ for greta's GPU backend. The kernels and the session
+// The one place where CUDA and HIP differ for greta's GPU backend. The kernels and the backend
 // are written against the CUDA runtime API; a HIP build (-DGRETA_HIP, hipcc) maps the names
 // below onto HIP. Warp-level code always works in logical groups of 32 lanes (the `width`
 // argument of the shuffles), so the reduction trees -- and therefore the bits -- are the same on
-// a 64-lane AMD wavefront as on a 32-lane NVIDIA warp.
+// a 64-lane AMD wavefront as on a 32-lane NVIDIA warp. A block-wide barrier must be reached by
+// every warp of the block: kernels keep out-of-range warps running instead of returning early.
 
 #if defined(GRETA_HIP)
 #include <hip/hip_fp16.h>
@@ -24,6 +25,13 @@
 #define cudaDeviceSynchronize hipDeviceSynchronize
 #define cudaRuntimeGetVersion hipRuntimeGetVersion
 #define cudaMemcpyAsync hipMemcpyAsync
+#define cudaMemcpy2DAsync hipMemcpy2DAsync
+#define cudaMemcpyDeviceToDevice hipMemcpyDeviceToDevice
+#define cudaMemsetAsync hipMemsetAsync
+#define cudaMemGetInfo hipMemGetInfo
+#define cudaStreamIsCapturing hipStreamIsCapturing
+#define cudaStreamCaptureStatus hipStreamCaptureStatus
+#define cudaStreamCaptureStatusNone hipStreamCaptureStatusNone
 #define cudaStream_t hipStream_t
 #define cudaStreamCreateWithFlags hipStreamCreateWithFlags
 #define cudaStreamNonBlocking hipStreamNonBlocking

@@ -28,7 +28,19 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
-__device__ __forceinline__ uint16_t f32_to_f16_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
+// The CPU's fp32_to_fp16: round to nearest even; NaN becomes the canonical quiet NaN, sign kept.
+__device__ __forceinline__ uint16_t f32_to_f16_bits(float f) {
+  const uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7e00u);
+  return __half_as_ushort(__float2half_rn(f));
+}
+// The CPU's fp16_to_fp32, NaN payloads included (the embedding's exact copy).
+__device__ __forceinline__ float f16_bits_to_f32_exact(uint16_t b) {
+  if ((b & 0x7c00u) == 0x7c00u) {
+    return __uint_as_float((uint32_t{b} & 0x8000u) << 16 | 0x7f800000u | (uint32_t{b} & 0x3ffu) << 13);
+  }
+  return f16_bits_to_f32(b);
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -159,19 +171,56 @@ __global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const 
   }
 }
 
+// ---- embedding and row gathers ----
+
+// One thread per output element: the conversion of dequantize_row, element by element (the
+// products are single f32 multiplications, as on the CPU; -fmad=false keeps them unfused).
+__global__ void embed_kernel(DevMatrix t, DevBatch b, int64_t n_rows, float* out, int64_t ldo) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_rows * t.cols) return;
+  const int64_t r = i / t.cols, c = i % t.cols;
+  const int64_t tok = b.tokens[r];
+  float f;
+  switch (t.type) {
+    case DevWeightType::F32: f = static_cast<const float*>(t.data)[tok * t.ld + c]; break;
+    case DevWeightType::F16: f = f16_bits_to_f32_exact(static_cast<const uint16_t*>(t.data)[tok * t.ld + c]); break;
+    case DevWeightType::BF16: f = bf16_bits_to_f32(static_cast<const uint16_t*>(t.data)[tok * t.ld + c]); break;
+    case DevWeightType::Q8_0:
+      f = static_cast<float>(static_cast<const int8_t*>(t.data)[tok * t.cols + c]) * t.scales[tok * (t.cols / 32) + c / 32];
+      break;
+    default: {  // Q4_0: element j of a block is the low nibble of byte j, element j + 16 the high one
+      const int64_t blk = tok * (t.cols / 32) + c / 32;
+      const int j = static_cast<int>(c % 32);
+      const uint8_t q = static_cast<const uint8_t*>(t.data)[blk * 16 + (j % 16)];
+      const int x = (j < 16 ? (q & 0x0f) : (q >> 4)) - 8;
+      f = static_cast<float>(x) * t.scales[blk];
+      break;
+    }
+  }
+  out[r * ldo + c] = f;
+}
+
+__global__ void get_rows_kernel(DevBatch b, int64_t n_out, const float* src, int64_t lds, int64_t cols, float* dst,
+                                int64_t ldd) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_out * cols) return;
+  const int64_t r = i / cols, c = i % cols;
+  dst[r * ldd + c] = src[static_cast<int64_t>(b.out_rows[r]) * lds + c];
+}
+
 // ---- elementwise and per-row kernels ----
 
 // One block of kNormThreads per row: thread t sums elements t, t + kNormThreads, ... in
 // ascending order; each warp's 32 sums go through the shuffle tree, then warp 0 sums the 8 warp
 // sums through a tree of its own -- the same order for every row of length n.
 constexpr int kNormThreads = 256;
-__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, const float* w, float* y, int64_t n,
-                                                                int64_t ld, float eps) {
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, int64_t ldx, const float* w, float* y,
+                                                                int64_t ldy, int64_t n, float eps) {
   __shared__ float warp_sums[kNormThreads / kWarp];
   __shared__ float row_scale;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   const int64_t r = blockIdx.x;
-  const float* xr = x + r * ld;
+  const float* xr = x + r * ldx;
   float s = 0.0f;
 #pragma unroll 4
   for (int64_t i = threadIdx.x; i < n; i += kNormThreads) s = __fmaf_rn(xr[i], xr[i], s);
@@ -186,32 +235,37 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, 
   }
   __syncthreads();
   const float scale = row_scale;
-  float* yr = y + r * ld;
+  float* yr = y + r * ldy;
+  // Each element is read and written by the same thread, after the sums: y may alias x.
   for (int64_t i = threadIdx.x; i < n; i += kNormThreads) yr[i] = xr[i] * scale * w[i];
 }
 
-__global__ void add_bias_kernel(float* y, const float* b, int64_t total, int64_t n) {
+__global__ void add_kernel(float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n_rows, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < total) y[i] += b[i % n];
+  if (i >= n_rows * n) return;
+  const int64_t r = i / n, c = i % n;
+  x[r * ldx + c] += y[r * ldy + c];
 }
 
-__global__ void add_kernel(float* x, const float* y, int64_t n) {
+__global__ void add_bias_kernel(float* y, int64_t ldy, const float* b, int64_t n_rows, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) x[i] += y[i];
+  if (i >= n_rows * n) return;
+  const int64_t r = i / n, c = i % n;
+  y[r * ldy + c] += b[c];
 }
 
-__global__ void swiglu_kernel(float* g, const float* u, int64_t n) {
+__global__ void swiglu_kernel(const float* g, int64_t ldg, const float* u, int64_t ldu, float* out, int64_t ldo,
+                              int64_t n_rows, int64_t n) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) {
-    const float a = g[i];
-    g[i] = a / (1.0f + expf(-a)) * u[i];
-  }
+  if (i >= n_rows * n) return;
+  const int64_t r = i / n, c = i % n;
+  const float a = g[r * ldg + c];
+  out[r * ldo + c] = a / (1.0f + expf(-a)) * u[r * ldu + c];
 }
 
 // One thread per (row, head, pair).
-__global__ void rope_kernel(float* x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
-                            const float* cos_t, const float* sin_t, const int32_t* pos0p) {
-  const int32_t pos0 = *pos0p;
+__global__ void rope_kernel(float* x, int64_t ldx, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
+                            bool neox, const float* cos_t, const float* sin_t, DevBatch b) {
   const int32_t half = n_rot / 2;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * n_heads * half) return;
@@ -219,15 +273,17 @@ __global__ void rope_kernel(float* x, int64_t n_rows, int32_t n_heads, int32_t h
   const int64_t rh = i / half;
   const int64_t r = rh / n_heads;
   const int32_t h = static_cast<int32_t>(rh % n_heads);
-  float* xh = x + (r * n_heads + h) * head_dim;
+  float* xh = x + r * ldx + static_cast<int64_t>(h) * head_dim;
   const int32_t i0 = neox ? p : 2 * p;
   const int32_t i1 = neox ? p + half : 2 * p + 1;
-  const int64_t pos = pos0 + r;
+  const int64_t pos = b.pos[r];
   const float c = cos_t[pos * half + p], s = sin_t[pos * half + p];
   const float x0 = xh[i0], x1 = xh[i1];
   xh[i0] = x0 * c - x1 * s;
   xh[i1] = x0 * s + x1 * c;
 }
+
+// ---- KV cache ----
 
 template <int KT>
 __device__ __forceinline__ float kv_load(const void* base, int64_t i) {
@@ -242,38 +298,58 @@ __device__ __forceinline__ void kv_put(void* base, int64_t i, float f) {
   else static_cast<uint16_t*>(base)[i] = f32_to_bf16_bits(f);
 }
 
+// Element offset of (layer, block, head) in the K or V pool: both are [n_kv_head, ...] blocks of
+// head_dim * kDevTile elements per head.
+__device__ __forceinline__ int64_t kv_head_base(const DevKvPool& kv, int32_t layer, int64_t block, int64_t h) {
+  return ((static_cast<int64_t>(layer) * kv.n_blocks + block) * kv.n_kv_head + h) * kv.head_dim * kDevTile;
+}
+
 template <int KT>
-__global__ void kv_store_kernel(DevKvLayer kv, const float* k, const float* v, const int32_t* pos0p, int64_t n_rows) {
-  const int32_t pos0 = *pos0p;
+__global__ void kv_store_kernel(DevKvPool kv, int32_t layer, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                                DevBatch b, int64_t n_rows) {
   const int64_t n_kv = static_cast<int64_t>(kv.n_kv_head) * kv.head_dim;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * n_kv) return;
   const int64_t r = i / n_kv, c = i % n_kv;
   const int64_t h = c / kv.head_dim, d = c % kv.head_dim;
-  const int64_t pos = pos0 + r;
-  const int64_t ki = ((h * kv.n_tiles + pos / kDevTile) * kv.head_dim + d) * kDevTile + pos % kDevTile;
-  const int64_t vi = (h * kv.n_tiles * int64_t{kDevTile} + pos) * kv.head_dim + d;
-  kv_put<KT>(kv.k, ki, k[i]);
-  kv_put<KT>(kv.v, vi, v[i]);
+  const int32_t pos = b.pos[r];
+  const int64_t block = b.tables[static_cast<int64_t>(b.seq[r]) * *b.table_stride + pos / kDevTile];
+  const int64_t base = kv_head_base(kv, layer, block, h);
+  const int slot = pos % kDevTile;
+  kv_put<KT>(kv.k, base + d * kDevTile + slot, k[r * ldk + c]);
+  kv_put<KT>(kv.v, base + static_cast<int64_t>(slot) * kv.head_dim + d, v[r * ldv + c]);
 }
 
 // One warp per (query row, head). Lane j scores position 32t + j of tile t; lane l accumulates
 // output dims l, l + 32, ...; tiles are merged in ascending order by the online-softmax update.
+// Tile t of the row's sequence is its block tables[seq[r]][t]; with fresh K/V, the positions of
+// the row's run come from the batch's f32 rows instead.
 template <int KT>
-__global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, float scale, const int32_t* pos0p, int64_t n,
-                                 float* out) {
+__global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head, float scale,
+                                 DevFresh fresh, DevBatch b, int64_t n, float* out, int64_t ldo) {
   extern __shared__ float q_smem[];  // [kBlock / kWarp, head_dim]
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  const int64_t task = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
-  if (task >= n * n_head) return;
+  const int64_t n_tasks = n * n_head;
+  int64_t task = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
+  // A warp past the last task recomputes the last one and writes nothing: no warp returns
+  // before a barrier the others reach (GRETA_SYNCWARP is block-wide on HIP).
+  const bool writes = task < n_tasks;
+  if (!writes) task = n_tasks - 1;
   const int hd = kv.head_dim;
   const int64_t r = task / n_head;
   const int32_t h = static_cast<int32_t>(task % n_head);
   const int64_t hk = h / (n_head / kv.n_kv_head);
-  const int32_t pos = *pos0p + static_cast<int32_t>(r);
-  const int64_t ld = static_cast<int64_t>(n_head) * hd;
+  const int32_t pos = b.pos[r];
+  const int32_t* table = b.tables + static_cast<int64_t>(b.seq[r]) * *b.table_stride;
+  // Positions >= p_fresh are read from the fresh rows (none without fresh K/V).
+  int32_t p_fresh = pos + 1;
+  int64_t row_fresh = 0;  // the batch row of position p_fresh
+  if (fresh.on) {
+    row_fresh = b.fresh_row0[r];
+    p_fresh = b.pos[row_fresh];
+  }
   float* qs = q_smem + warp * hd;
-  for (int d = lane; d < hd; d += kWarp) qs[d] = q[r * ld + static_cast<int64_t>(h) * hd + d];
+  for (int d = lane; d < hd; d += kWarp) qs[d] = q[r * ldq + static_cast<int64_t>(h) * hd + d];
   GRETA_SYNCWARP();
 
   constexpr int kAcc = kMaxHeadDim / kWarp;
@@ -283,14 +359,21 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
   float m = -INFINITY, l = 0.0f;
   const int32_t last_tile = pos / kDevTile;
   for (int32_t t = 0; t <= last_tile; ++t) {
+    const int64_t base = kv_head_base(kv, layer, table[t], hk);
     const int32_t p = t * kDevTile + lane;
     const bool valid = p <= pos;
     float s = -INFINITY;
     if (valid) {
-      const int64_t kb = ((hk * kv.n_tiles + t) * hd) * kDevTile + lane;
       float dot = 0.0f;
+      if (p >= p_fresh) {
+        const float* kr = fresh.k + (row_fresh + (p - p_fresh)) * fresh.ldk + hk * hd;
 #pragma unroll 8
-      for (int d = 0; d < hd; ++d) dot = __fmaf_rn(qs[d], kv_load<KT>(kv.k, kb + static_cast<int64_t>(d) * kDevTile), dot);
+        for (int d = 0; d < hd; ++d) dot = __fmaf_rn(qs[d], kr[d], dot);
+      } else {
+        const int64_t kb = base + lane;
+#pragma unroll 8
+        for (int d = 0; d < hd; ++d) dot = __fmaf_rn(qs[d], kv_load<KT>(kv.k, kb + static_cast<int64_t>(d) * kDevTile), dot);
+      }
       s = dot * scale;
     }
     const float m_new = fmaxf(m, warp_max(s));
@@ -301,18 +384,29 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
 #pragma unroll
     for (int i = 0; i < kAcc; ++i) acc[i] = acc[i] * alpha;
     const int jn = pos - t * kDevTile + 1 < kDevTile ? pos - t * kDevTile + 1 : kDevTile;
-    const int64_t vb = (hk * kv.n_tiles * int64_t{kDevTile} + static_cast<int64_t>(t) * kDevTile) * hd;
-#pragma unroll 8
+#pragma unroll 4
     for (int j = 0; j < jn; ++j) {
       const float pj = GRETA_SHFL(pr, j);
+      const int32_t pp = t * kDevTile + j;
+      if (pp >= p_fresh) {  // the same for every lane
+        const float* vr = fresh.v + (row_fresh + (pp - p_fresh)) * fresh.ldv + hk * hd;
 #pragma unroll
-      for (int i = 0; i < kAcc; ++i) {
-        const int d = lane + i * kWarp;
-        if (d < hd) acc[i] = __fmaf_rn(pj, kv_load<KT>(kv.v, vb + static_cast<int64_t>(j) * hd + d), acc[i]);
+        for (int i = 0; i < kAcc; ++i) {
+          const int d = lane + i * kWarp;
+          if (d < hd) acc[i] = __fmaf_rn(pj, vr[d], acc[i]);
+        }
+      } else {
+        const int64_t vb = base + static_cast<int64_t>(j) * hd;
+#pragma unroll
+        for (int i = 0; i < kAcc; ++i) {
+          const int d = lane + i * kWarp;
+          if (d < hd) acc[i] = __fmaf_rn(pj, kv_load<KT>(kv.v, vb + d), acc[i]);
+        }
       }
     }
   }
-  float* o = out + r * ld + static_cast<int64_t>(h) * hd;
+  if (!writes) return;
+  float* o = out + r * ldo + static_cast<int64_t>(h) * hd;
 #pragma unroll
   for (int i = 0; i < kAcc; ++i) {
     const int d = lane + i * kWarp;
@@ -320,13 +414,10 @@ __global__ void attention_kernel(DevKvLayer kv, const float* q, int32_t n_head, 
   }
 }
 
-thread_local cudaStream_t g_stream = nullptr;  // launch_set_stream
-
 unsigned blocks_for(int64_t threads, int per_block) { return static_cast<unsigned>((threads + per_block - 1) / per_block); }
+cudaStream_t stream_of(Stream s) { return static_cast<cudaStream_t>(s); }
 
 }  // namespace
-
-void launch_set_stream(void* stream) { g_stream = static_cast<cudaStream_t>(stream); }
 
 void check_last_launch(const char* what) {
   const cudaError_t e = cudaGetLastError();
@@ -334,73 +425,101 @@ void check_last_launch(const char* what) {
 }
 
 template <int R>
-void launch_matmul_rows(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy, bool acc) {
+void launch_matmul_rows(cudaStream_t st, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y,
+                        int64_t ldy, bool acc) {
   const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>((m + R - 1) / R));
   switch (w.type) {
-    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock, 0, g_stream>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
+    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
   }
   check_last_launch("matmul");
 }
 
-void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy, bool accumulate) {
-  if (m <= 0) return;
+void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+                   bool accumulate) {
+  if (m <= 0 || w.rows <= 0) return;
   if (m == 1) {
-    launch_matmul_rows<1>(w, x, ldx, m, y, ldy, accumulate);
+    launch_matmul_rows<1>(stream_of(s), w, x, ldx, m, y, ldy, accumulate);
   } else {
-    launch_matmul_rows<kRowsPerWarp>(w, x, ldx, m, y, ldy, accumulate);
+    launch_matmul_rows<kRowsPerWarp>(stream_of(s), w, x, ldx, m, y, ldy, accumulate);
   }
 }
 
-void launch_rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, int64_t ld, float eps) {
+void launch_embed(Stream s, const DevMatrix& table, const DevBatch& b, int64_t n_rows, float* out, int64_t ldo) {
   if (n_rows <= 0) return;
-  rms_norm_kernel<<<static_cast<unsigned>(n_rows), kNormThreads, 0, g_stream>>>(x, w, y, n, ld, eps);
+  embed_kernel<<<blocks_for(n_rows * table.cols, 256), 256, 0, stream_of(s)>>>(table, b, n_rows, out, ldo);
+  check_last_launch("embed");
+}
+
+void launch_get_rows(Stream s, const DevBatch& b, int64_t n_out, const float* src, int64_t lds, int64_t cols,
+                     float* dst, int64_t ldd) {
+  if (n_out <= 0) return;
+  get_rows_kernel<<<blocks_for(n_out * cols, 256), 256, 0, stream_of(s)>>>(b, n_out, src, lds, cols, dst, ldd);
+  check_last_launch("get_rows");
+}
+
+void launch_rms_norm(Stream s, const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n_rows,
+                     int64_t n, float eps) {
+  if (n_rows <= 0) return;
+  rms_norm_kernel<<<static_cast<unsigned>(n_rows), kNormThreads, 0, stream_of(s)>>>(x, ldx, w, y, ldy, n, eps);
   check_last_launch("rms_norm");
 }
 
-void launch_add_bias(float* y, const float* b, int64_t n_rows, int64_t n) {
-  add_bias_kernel<<<blocks_for(n_rows * n, 256), 256, 0, g_stream>>>(y, b, n_rows * n, n);
-  check_last_launch("add_bias");
-}
-
-void launch_add(float* x, const float* y, int64_t n) {
-  add_kernel<<<blocks_for(n, 256), 256, 0, g_stream>>>(x, y, n);
+void launch_add(Stream s, float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n_rows, int64_t n) {
+  if (n_rows * n <= 0) return;
+  add_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream_of(s)>>>(x, ldx, y, ldy, n_rows, n);
   check_last_launch("add");
 }
 
-void launch_swiglu(float* g, const float* u, int64_t n) {
-  swiglu_kernel<<<blocks_for(n, 256), 256, 0, g_stream>>>(g, u, n);
+void launch_add_bias(Stream s, float* y, int64_t ldy, const float* b, int64_t n_rows, int64_t n) {
+  if (n_rows * n <= 0) return;
+  add_bias_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream_of(s)>>>(y, ldy, b, n_rows, n);
+  check_last_launch("add_bias");
+}
+
+void launch_swiglu(Stream s, const float* g, int64_t ldg, const float* u, int64_t ldu, float* out, int64_t ldo,
+                   int64_t n_rows, int64_t n) {
+  if (n_rows * n <= 0) return;
+  swiglu_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream_of(s)>>>(g, ldg, u, ldu, out, ldo, n_rows, n);
   check_last_launch("swiglu");
 }
 
-void launch_rope(float* x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
-                 const float* cos_t, const float* sin_t, const int32_t* pos0) {
+void launch_rope(Stream s, float* x, int64_t ldx, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
+                 bool neox, const float* cos_t, const float* sin_t, const DevBatch& b) {
   const int64_t total = n_rows * n_heads * (n_rot / 2);
-  rope_kernel<<<blocks_for(total, 256), 256, 0, g_stream>>>(x, n_rows, n_heads, head_dim, n_rot, neox, cos_t, sin_t, pos0);
+  if (total <= 0) return;
+  rope_kernel<<<blocks_for(total, 256), 256, 0, stream_of(s)>>>(x, ldx, n_rows, n_heads, head_dim, n_rot, neox, cos_t,
+                                                                 sin_t, b);
   check_last_launch("rope");
 }
 
-void launch_kv_store(const DevKvLayer& kv, const float* k, const float* v, const int32_t* pos0, int64_t n_rows) {
-  const unsigned nb = blocks_for(n_rows * kv.n_kv_head * kv.head_dim, 256);
+void launch_kv_store(Stream s, const DevKvPool& kv, int32_t layer, const float* k, int64_t ldk, const float* v,
+                     int64_t ldv, const DevBatch& b, int64_t n_rows) {
+  const int64_t total = n_rows * kv.n_kv_head * kv.head_dim;
+  if (total <= 0) return;
+  const unsigned nb = blocks_for(total, 256);
+  cudaStream_t st = stream_of(s);
   switch (kv.type) {
-    case DevKvType::F32: kv_store_kernel<0><<<nb, 256, 0, g_stream>>>(kv, k, v, pos0, n_rows); break;
-    case DevKvType::F16: kv_store_kernel<1><<<nb, 256, 0, g_stream>>>(kv, k, v, pos0, n_rows); break;
-    case DevKvType::BF16: kv_store_kernel<2><<<nb, 256, 0, g_stream>>>(kv, k, v, pos0, n_rows); break;
+    case DevKvType::F32: kv_store_kernel<0><<<nb, 256, 0, st>>>(kv, layer, k, ldk, v, ldv, b, n_rows); break;
+    case DevKvType::F16: kv_store_kernel<1><<<nb, 256, 0, st>>>(kv, layer, k, ldk, v, ldv, b, n_rows); break;
+    case DevKvType::BF16: kv_store_kernel<2><<<nb, 256, 0, st>>>(kv, layer, k, ldk, v, ldv, b, n_rows); break;
   }
   check_last_launch("kv_store");
 }
 
-void launch_attention(const DevKvLayer& kv, const float* q, int32_t n_head, float scale, const int32_t* pos0, int64_t n,
-                      float* out) {
+void launch_attention(Stream s, const DevKvPool& kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head,
+                      float scale, const DevFresh& fresh, const DevBatch& b, int64_t n, float* out, int64_t ldo) {
+  if (n <= 0) return;
   const unsigned nb = blocks_for(n * n_head, kBlock / kWarp);
   const size_t smem = sizeof(float) * (kBlock / kWarp) * kv.head_dim;
+  cudaStream_t st = stream_of(s);
   switch (kv.type) {
-    case DevKvType::F32: attention_kernel<0><<<nb, kBlock, smem, g_stream>>>(kv, q, n_head, scale, pos0, n, out); break;
-    case DevKvType::F16: attention_kernel<1><<<nb, kBlock, smem, g_stream>>>(kv, q, n_head, scale, pos0, n, out); break;
-    case DevKvType::BF16: attention_kernel<2><<<nb, kBlock, smem, g_stream>>>(kv, q, n_head, scale, pos0, n, out); break;
+    case DevKvType::F32: attention_kernel<0><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, out, ldo); break;
+    case DevKvType::F16: attention_kernel<1><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, out, ldo); break;
+    case DevKvType::BF16: attention_kernel<2><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, out, ldo); break;
   }
   check_last_launch("attention");
 }

@@ -1,85 +1,116 @@
 #pragma once
 // Launchers of the GPU backend's kernels (kernels.cu). Every pointer is device memory; shapes
-// and dtypes are on each argument. Launches go, in call order, to the stream last given to
-// launch_set_stream on the calling thread (the default stream if none). Positions are read
-// from device memory (`pos0`: one int32), so that a captured decode graph can be replayed at
-// every position.
+// and dtypes are on each argument; every launch goes to the stream passed first. Row positions,
+// block tables and token ids are read from device memory (DevBatch), so that a captured step
+// replays unchanged for every batch of the same shape.
 //
-// Equivalence contract: each output element is computed by operations that depend only on the
-// inputs it is a function of (its weight row, its activation row, its position's KV range),
-// never on how many rows are in the launch. So a row gives the same bits in a batch of 256 as
-// alone, which is what makes prefill == decode on the GPU.
+// Invariance contract (greta/backend/backend.h): each output element is computed by operations
+// that depend only on the inputs it is a function of (its weight row, its activation row, its
+// sequence's KV positions), never on how many rows are in the launch or where the row sits. So
+// a row gives the same bits in a batch of 256 as alone, in any order.
 
 #include <cstdint>
 
 namespace greta::cuda {
 
-// A cudaStream_t (nullptr: the default stream), for this thread's later launches.
-void launch_set_stream(void* stream);
+// A cudaStream_t (hipStream_t on HIP); nullptr is the default stream.
+using Stream = void*;
 
 // Storage of a weight matrix on the device.
 enum class DevWeightType : int { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_0 = 4 };
 // Storage of the KV cache.
 enum class DevKvType : int { F32 = 0, F16 = 1, BF16 = 2 };
 
-inline constexpr int kDevTile = 32;  // KV positions per attention tile (absolute boundaries)
+inline constexpr int kDevTile = 32;  // KV positions per attention tile and per cache block
 
-// A weight matrix [rows N, cols K]. F32/F16/BF16: `data` is [N, ld] in that type. Q8_0: `data`
-// is the int8 quants [N, K] and `scales` [N, K/32] f32 (the fp16 block scales, widened). Q4_0:
-// `data` is [N, K/32, 16] bytes (ggml's nibble order) and `scales` [N, K/32] f32.
+// A weight matrix [rows N, cols K]. F32/F16/BF16: `data` is [N, ld] in that type, rows zero
+// padded. Q8_0: `data` is the int8 quants [N, K] and `scales` [N, K/32] f32 (the fp16 block
+// scales, widened: exact). Q4_0: `data` is [N, K/32, 16] bytes (ggml's nibble order) and
+// `scales` [N, K/32] f32.
 struct DevMatrix {
   DevWeightType type = DevWeightType::F32;
   int64_t rows = 0;
-  int64_t cols = 0;  // float types: a multiple of 4; Q8_0/Q4_0: a multiple of 32
-  int64_t ld = 0;    // float types: elements per stored row (cols rounded up to 8, zero padded)
+  int64_t cols = 0;  // Q8_0/Q4_0: a multiple of 32
+  int64_t ld = 0;    // float types: elements per stored row (a multiple of 8)
   const void* data = nullptr;
   const float* scales = nullptr;
 };
 
-// y[m, n] = sum_k W[n, k] x[m, k]. x: [m, w.cols] f32 stride ldx; y: [m, w.rows] stride ldy.
-// One block of 128 threads per (n, group of 8 rows, or 1 row for m == 1); thread t owns the
-// 8-element groups t, t+128, ... of K in ascending order (then, for float types with
-// K % 8 == 4, tail element 8 * (K / 8) + t); a fixed xor-shuffle tree per warp and a fixed
-// (w0 + w1) + (w2 + w3) merge sum the 128 partials.
-// accumulate: y[m, n] += (the sum) instead of = (the residual add, fused).
-void launch_matmul(const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
-                   bool accumulate = false);
+// The rows of the current micro-batch, in fixed device buffers (written by set_batch).
+struct DevBatch {
+  const int32_t* tokens = nullptr;        // [rows] token ids
+  const int32_t* pos = nullptr;           // [rows] positions
+  const int32_t* seq = nullptr;           // [rows] the row's block table
+  const int32_t* fresh_row0 = nullptr;    // [rows] first batch row of the row's run (kv-aligned 0)
+  const int32_t* out_rows = nullptr;      // [n_out] rows whose logits are wanted
+  const int32_t* tables = nullptr;        // [n_tables, *table_stride] block ids
+  const int32_t* table_stride = nullptr;  // [1]
+};
 
-// y[r, :] = x[r, :] * (1 / sqrt(mean(x[r, :]^2) + eps)) * w. x, y: [n_rows, n] stride ld.
-void launch_rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, int64_t ld, float eps);
-
-// y[r, i] += b[i] over [n_rows, n] (row stride n).
-void launch_add_bias(float* y, const float* b, int64_t n_rows, int64_t n);
-// x[i] += y[i] over n elements.
-void launch_add(float* x, const float* y, int64_t n);
-// g[i] = silu(g[i]) * u[i] over n elements.
-void launch_swiglu(float* g, const float* u, int64_t n);
-
-// Rotates rows r = 0..n_rows-1 at positions pos0 + r in place. x: [n_rows, n_heads * head_dim];
-// cos_t, sin_t: [n_ctx, n_rot/2] f32 (the CPU's RopeTable, uploaded). neox: halves layout.
-void launch_rope(float* x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot, bool neox,
-                 const float* cos_t, const float* sin_t, const int32_t* pos0);
-
-// One layer's cache. K: [n_kv_head, n_tiles, head_dim, kDevTile] (tile-transposed: a tile's
-// scores read consecutive lanes), V: [n_kv_head, n_tiles * kDevTile, head_dim]; both in `type`.
-struct DevKvLayer {
+// The paged KV cache: per layer l and block b, K [n_kv_head, head_dim, kDevTile] (tile-transposed)
+// at k + ((l * n_blocks + b) * n_kv_head * head_dim * kDevTile) elements, and V
+// [n_kv_head, kDevTile, head_dim] likewise in v; both in `type`.
+struct DevKvPool {
   DevKvType type = DevKvType::F32;
-  int32_t n_tiles = 0;
+  int32_t n_layer = 0;
+  int32_t n_blocks = 0;
   int32_t n_kv_head = 0;
   int32_t head_dim = 0;
   void* k = nullptr;
   void* v = nullptr;
 };
 
-// Rounds K/V rows [n_rows, n_kv_head * head_dim] f32 to the cache type and stores them at
-// positions pos0 .. pos0 + n_rows - 1.
-void launch_kv_store(const DevKvLayer& kv, const float* k, const float* v, const int32_t* pos0, int64_t n_rows);
+// y[m, n] (+)= sum_k W[n, k] x[m, k]. x: [m, w.cols] f32 stride ldx (16-byte aligned rows);
+// y: [m, w.rows] stride ldy. One block of 128 threads per (n, group of 8 rows, or 1 row for
+// m == 1); thread t owns the 8-element groups t, t+128, ... of K in ascending order (then, for
+// float types, tail element 8 * (K / 8) + t); a fixed xor-shuffle tree per warp and a fixed
+// (w0 + w1) + (w2 + w3) merge sum the 128 partials. accumulate: y += (the sum).
+void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+                   bool accumulate);
 
-// Causal GQA attention of query rows r = 0..n-1 (positions pos0 + r) over the cache [0, pos].
-// One warp per (row, head): an online softmax over the tiles [32t, 32t + 32) in ascending order,
-// the same procedure whatever n is. q, out: [n, n_head * head_dim]. head_dim <= 256.
-void launch_attention(const DevKvLayer& kv, const float* q, int32_t n_head, float scale, const int32_t* pos0,
-                      int64_t n, float* out);
+// out[r, :] = row tokens[r] of the table, converted to f32 exactly as dequantize_row does.
+void launch_embed(Stream s, const DevMatrix& table, const DevBatch& b, int64_t n_rows, float* out, int64_t ldo);
+// dst[i, :] = src[out_rows[i], :] for i < n_out (at most the batch's n_out); cols floats per row.
+void launch_get_rows(Stream s, const DevBatch& b, int64_t n_out, const float* src, int64_t lds, int64_t cols,
+                     float* dst, int64_t ldd);
+
+// y[r, :] = x[r, :] * (1 / sqrt(mean(x[r, :]^2) + eps)) * w. x, y: [n_rows, n]; y may alias x.
+void launch_rms_norm(Stream s, const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n_rows,
+                     int64_t n, float eps);
+// x[r, i] += y[r, i] over [n_rows, n].
+void launch_add(Stream s, float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n_rows, int64_t n);
+// y[r, i] += b[i] over [n_rows, n].
+void launch_add_bias(Stream s, float* y, int64_t ldy, const float* b, int64_t n_rows, int64_t n);
+// out[r, i] = silu(g[r, i]) * u[r, i] over [n_rows, n]; out may alias g.
+void launch_swiglu(Stream s, const float* g, int64_t ldg, const float* u, int64_t ldu, float* out, int64_t ldo,
+                   int64_t n_rows, int64_t n);
+
+// Rotates the heads of row r at position pos[r] in place. x: [n_rows, n_heads * head_dim] stride
+// ldx; cos_t, sin_t: [n_pos, n_rot/2] f32 (the CPU's RopeTable, uploaded). neox: halves layout.
+void launch_rope(Stream s, float* x, int64_t ldx, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
+                 bool neox, const float* cos_t, const float* sin_t, const DevBatch& b);
+
+// Rounds K/V rows [n_rows, n_kv_head * head_dim] f32 to the cache type and stores row r in
+// layer `layer` at block tables[seq[r]][pos[r] / 32], slot pos[r] % 32.
+void launch_kv_store(Stream s, const DevKvPool& kv, int32_t layer, const float* k, int64_t ldk, const float* v,
+                     int64_t ldv, const DevBatch& b, int64_t n_rows);
+
+// The fresh f32 K/V of the batch (kv-aligned 0): row r reads positions [pos[fresh_row0[r]], pos[r]]
+// from batch rows fresh_row0[r] + (p - pos[fresh_row0[r]]) instead of the cache.
+struct DevFresh {
+  bool on = false;
+  const float* k = nullptr;  // [n_rows, n_kv_head * head_dim]
+  int64_t ldk = 0;
+  const float* v = nullptr;
+  int64_t ldv = 0;
+};
+
+// Causal GQA attention of query rows r = 0..n-1 over their sequences' positions [0, pos[r]] of
+// layer `layer`. One warp per (row, head): an online softmax over the tiles [32t, 32t + 32) in
+// ascending order, the same procedure whatever n is. q, out: [n, n_head * head_dim].
+// head_dim <= 256.
+void launch_attention(Stream s, const DevKvPool& kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head,
+                      float scale, const DevFresh& fresh, const DevBatch& b, int64_t n, float* out, int64_t ldo);
 
 // Throws greta::Error if the last launch failed.
 void check_last_launch(const char* what);
