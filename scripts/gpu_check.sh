@@ -10,10 +10,15 @@
 #   GPU_CHECK_SKIP_BIG=1 scripts/gpu_check.sh   # without the synthetic tinyllama-1.1b
 #   GPU_CHECK_TESTS='CudaOps.*' scripts/gpu_check.sh   # a gtest filter for test_cuda
 #   GPU_CHECK_MEMCHECK=1 scripts/gpu_check.sh   # then the op tests under compute-sanitizer
+#   GPU_CHECK_REPORT=0 scripts/gpu_check.sh     # without the report table
+#   GPU_CHECK_BENCH="q8_0 q4_K" scripts/gpu_check.sh   # greta_bench --backend cuda on synthetic
+#       tinyllama-1.1b models of these types (pp512/tg128, JSON in $OUT/bench_<type>.json)
+#   GPU_CHECK_PROFILE=1 scripts/gpu_check.sh    # with GPU_CHECK_BENCH: ncu kernel durations of
+#       the first type's decode steps, summed per kernel ($OUT/ncu_<type>.csv), when ncu works
 #
 # Carried binaries: build them here with the device's architecture, e.g.
 #   cmake -S . -B build-cuda -G Ninja -DGRETA_CUDA=ON -DGRETA_CUDA_ARCHS=90
-#   ninja -C build-cuda test_cuda greta_gguf && mkdir -p build-cuda/lib &&
+#   ninja -C build-cuda test_cuda greta_gguf greta_bench && mkdir -p build-cuda/lib &&
 #   cp -L $(ldd build-cuda/test_cuda | awk '/hwy|pcre2|gtest/ {print $3}') build-cuda/lib/
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +38,7 @@ log "probe $(date -u +%FT%TZ)"
 if [ -d /usr/include/hwy ] && [ -d /usr/include/gtest ] && command -v cmake >/dev/null; then
   log "building in $B"
   cmake -S . -B "$B" -G Ninja -DGRETA_CUDA=ON >"$OUT/build.txt" 2>&1 &&
-    ninja -C "$B" test_cuda greta_gguf >>"$OUT/build.txt" 2>&1 || { log "build FAILED"; tail -30 "$OUT/build.txt"; exit 1; }
+    ninja -C "$B" test_cuda greta_gguf greta_bench >>"$OUT/build.txt" 2>&1 || { log "build FAILED"; tail -30 "$OUT/build.txt"; exit 1; }
 else
   log "no greta build deps here: using carried $B/test_cuda, $B/greta_gguf, $B/lib"
   export LD_LIBRARY_PATH="$PWD/$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -47,6 +52,7 @@ rc_tests=${PIPESTATUS[0]}
 log "test_cuda rc=$rc_tests"
 
 SYN=/tmp/greta_synth; mkdir -p $SYN; list=""
+if [ "${GPU_CHECK_REPORT:-1}" = 1 ]; then
 for t in f16 bf16 q4_0 q4_K q6_K; do
   "$B/greta_gguf" synth --preset tiny --type $t --out $SYN/tiny_$t.gguf >/dev/null 2>&1 && list="$list:$SYN/tiny_$t.gguf"
 done
@@ -63,6 +69,44 @@ if [ -f $SYN/tinyllama_q8_0.gguf ]; then
   GRETA_CUDA_GRAPH=0 GRETA_CUDA_REPORT=1 GRETA_CUDA_SYNTH=$SYN/tinyllama_q8_0.gguf GRETA_CUDA_REPORT_ONLY=tinyllama \
     timeout 60 "$B/test_cuda" --gtest_filter='CudaReport.Table' 2>&1 | tee "$OUT/report_nograph.txt" | grep -E '^\| tinyllama|FAILED'
 fi
+fi
+first=1
+for t in ${GPU_CHECK_BENCH:-}; do
+  m=$SYN/tinyllama_$t.gguf
+  [ -f "$m" ] || timeout 150 "$B/greta_gguf" synth --preset tinyllama-1.1b --type "$t" --seed 1 --threads 0 --out "$m" \
+    >"$OUT/synth_$t.txt" 2>&1 || { log "synth $t FAILED"; continue; }
+  log "greta_bench --backend cuda tinyllama-1.1b $t (f16 KV cache)"
+  timeout 120 "$B/greta_bench" --backend cuda -m "$m" -p 512 -n 128 -r 3 --dtype f16 --parallel 16 --json \
+    >"$OUT/bench_$t.json" 2>&1
+  tee -a "$OUT/summary.txt" <"$OUT/bench_$t.json"
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  if [ "$first" = 1 ] && [ "${GPU_CHECK_PROFILE:-0}" = 1 ] && [ -n "$NCU" ]; then
+    # Kernel durations of decode steps (launched one by one: GRETA_CUDA_GRAPH=0), past the
+    # warm-up; summed per kernel name.
+    GRETA_CUDA_GRAPH=0 timeout 150 "$NCU" --clock-control none --launch-skip 1500 --launch-count 500 \
+      --metrics gpu__time_duration.sum --csv --print-units base \
+      "$B/greta_bench" --backend cuda -m "$m" -p 0 -n 16 -r 1 --dtype f16 >"$OUT/ncu_$t.csv" 2>&1
+    log "ncu: kernel time per name over 500 decode kernels ($OUT/ncu_$t.csv)"
+    python3 - "$OUT/ncu_$t.csv" <<'PY' | tee -a "$OUT/summary.txt"
+import csv, sys, collections, re
+rows = [r for r in csv.reader(open(sys.argv[1], errors="replace")) if len(r) > 10]
+if not rows: print("no ncu rows"); sys.exit()
+h = rows[0]; ki = h.index("Kernel Name"); vi = h.index("Metric Value")
+t = collections.defaultdict(float); n = collections.Counter()
+for r in rows[1:]:
+    try: v = float(r[vi].replace(",", ""))
+    except ValueError: continue
+    mt = re.search(r"(\w+_kernel)(<[^()]*>)?", r[ki])
+    k = (mt.group(1) + (mt.group(2) or "")) if mt else r[ki][:60]
+    if "matmul" in k: k += " grid" + r[h.index("Grid Size")]
+    t[k] += v; n[k] += 1
+tot = sum(t.values())
+for k, v in sorted(t.items(), key=lambda x: -x[1]): print(f"{v/1e3:10.1f} us {100*v/tot:5.1f}% n={n[k]:4d} avg {v/n[k]/1e3:7.2f} us  {k[:90]}")
+print(f"total {tot/1e3:.1f} us over {sum(n.values())} kernels")
+PY
+  fi
+  first=0
+done
 CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 if [ "${GPU_CHECK_MEMCHECK:-0}" = 1 ] && [ -n "$CS" ]; then
   log "compute-sanitizer memcheck: op tests and one model (the deliberate allocation failure left out)"

@@ -58,7 +58,9 @@ TEST(CudaBatchInvariance, TinyStoriesQ8_0) {
 
 TEST(CudaBatchInvariance, SyntheticModelOfEveryWeightType) {
   GRETA_REQUIRE_GPU();
-  for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+                       TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q2_K, TensorType::Q3_K,
+                       TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     check_model(test::synth_model(t), std::string("synth ") + tensor_type_name(t), 48);
   }
 }

@@ -29,9 +29,12 @@ struct TypeShape {
   TensorType type;
   std::vector<int64_t> cols;  // widths: not multiples of 32 where the type allows
 };
+// All 13 storage types (every one kept in its own bits on the GPU).
 const TypeShape kTypes[] = {
-    {TensorType::F32, {36, 260}},  {TensorType::F16, {36, 260}},  {TensorType::BF16, {36, 260}},
-    {TensorType::Q8_0, {64, 288}}, {TensorType::Q4_0, {64, 288}}, {TensorType::Q4_K, {256, 512}},
+    {TensorType::F32, {36, 260}},   {TensorType::F16, {36, 260}},   {TensorType::BF16, {36, 260}},
+    {TensorType::Q8_0, {64, 288}},  {TensorType::Q4_0, {64, 288}},  {TensorType::Q4_1, {64, 288}},
+    {TensorType::Q5_0, {64, 288}},  {TensorType::Q5_1, {64, 288}},  {TensorType::Q2_K, {256, 512}},
+    {TensorType::Q3_K, {256, 512}}, {TensorType::Q4_K, {256, 512}}, {TensorType::Q5_K, {256, 512}},
     {TensorType::Q6_K, {256, 512}},
 };
 
@@ -146,45 +149,79 @@ TEST_F(CudaOps, MatmulMatchesCpuForEveryType) {
               2.0 * 520 * kU);
 }
 
-// matmul_multi: each output bit-identical to matmul alone; and a row of a 64-row product equals
-// the row computed alone (matmul's 8-row and 1-row kernels), for every type.
-TEST_F(CudaOps, MatmulMultiAndRowInvarianceOnGpu) {
-  const int32_t m = 64;
+// Batch invariance of the matmul, for every type: for 1, 3, 17 and 64 rows (1, 4 and 8
+// activation rows per warp), each row's product computed alone equals, bit for bit, the same row
+// in the batch in order and in a shuffled batch. matmul_multi (one fused launch for outputs of
+// one type; one launch per output for mixed types) equals matmul alone, output by output.
+TEST_F(CudaOps, MatmulRowInvarianceAndMultiOnGpu) {
+  int rows_checked = 0;
   for (const TypeShape& ts : kTypes) {
     const int64_t k = ts.cols.back(), n_out = 67;
-    SCOPED_TRACE(tensor_type_name(ts.type));
     const HostWeight& w1 = make_weight(ts.type, n_out, k, 51u);
     const HostWeight& w2 = make_weight(ts.type, 9, k, 52u);
-    const auto xs = random_vec(static_cast<size_t>(m * k), 53u, 2.0f);
-    Twin x = twin(m, k, xs);
-    Twin y1 = twin_zero(m, n_out), y2 = twin_zero(m, 9), z1 = twin_zero(m, n_out), z2 = twin_zero(m, 9);
-    const backend::MatmulOut outs[2] = {{&w1.gpu, z1.g}, {&w2.gpu, z2.g}};
-    gpu_->matmul_multi(outs, x.g);
-    gpu_->matmul(w1.gpu, x.g, y1.g);
-    gpu_->matmul(w2.gpu, x.g, y2.g);
-    const auto all = read_gpu(y1.g);
-    EXPECT_TRUE(bits_equal(read_gpu(z1.g), all));
-    EXPECT_TRUE(bits_equal(read_gpu(z2.g), read_gpu(y2.g)));
-    // Rows in shuffled order, then each row alone.
-    const std::vector<int32_t> perm = shuffled(m, 54u);
-    std::vector<float> xp;
-    for (int32_t p : perm) {
-      const auto r = row_of(xs, k, p);
-      xp.insert(xp.end(), r.begin(), r.end());
+    // A third output of another type, for the mixed-type path (K must suit both types).
+    const HostWeight* w3 =
+        k % 32 == 0 ? &make_weight(ts.type == TensorType::Q8_0 ? TensorType::F16 : TensorType::Q8_0, 5, k, 55u) : nullptr;
+    for (int32_t m : kRowCounts) {
+      SCOPED_TRACE(std::string(tensor_type_name(ts.type)) + " rows " + std::to_string(m));
+      const auto xs = random_vec(static_cast<size_t>(m * k), 53u + static_cast<uint32_t>(m), 2.0f);
+      Twin x = twin(m, k, xs);
+      Twin y1 = twin_zero(m, n_out), y2 = twin_zero(m, 9), z1 = twin_zero(m, n_out), z2 = twin_zero(m, 9);
+      gpu_->matmul(w1.gpu, x.g, y1.g);
+      gpu_->matmul(w2.gpu, x.g, y2.g);
+      const backend::MatmulOut outs[2] = {{&w1.gpu, z1.g}, {&w2.gpu, z2.g}};
+      gpu_->matmul_multi(outs, x.g);
+      const auto all = read_gpu(y1.g);
+      EXPECT_TRUE(bits_equal(read_gpu(z1.g), all)) << "matmul_multi (one launch) output 0";
+      EXPECT_TRUE(bits_equal(read_gpu(z2.g), read_gpu(y2.g))) << "matmul_multi (one launch) output 1";
+      if (w3 != nullptr) {  // mixed types: one launch per output
+        Twin y3 = twin_zero(m, 5), z3 = twin_zero(m, 5), z1b = twin_zero(m, n_out);
+        gpu_->matmul(w3->gpu, x.g, y3.g);
+        const backend::MatmulOut mixed[2] = {{&w1.gpu, z1b.g}, {&w3->gpu, z3.g}};
+        gpu_->matmul_multi(mixed, x.g);
+        EXPECT_TRUE(bits_equal(read_gpu(z1b.g), all)) << "matmul_multi (mixed types)";
+        EXPECT_TRUE(bits_equal(read_gpu(z3.g), read_gpu(y3.g))) << "matmul_multi (mixed types)";
+      }
+      // Rows in shuffled order, then each row alone.
+      const std::vector<int32_t> perm = shuffled(m, 54u + static_cast<uint32_t>(m));
+      std::vector<float> xp;
+      for (int32_t p : perm) {
+        const auto r = row_of(xs, k, p);
+        xp.insert(xp.end(), r.begin(), r.end());
+      }
+      Twin xs_t = twin(m, k, xp), ys_t = twin_zero(m, n_out);
+      gpu_->matmul(w1.gpu, xs_t.g, ys_t.g);
+      const auto shuf = read_gpu(ys_t.g);
+      int bad = 0;
+      Twin x1 = twin_zero(1, k), y1r = twin_zero(1, n_out);
+      for (int32_t i = 0; i < m; ++i) {
+        gpu_->write(x1.g, &xs[static_cast<size_t>(i) * k]);
+        gpu_->matmul(w1.gpu, x1.g, y1r.g);
+        const auto alone = read_gpu(y1r.g);
+        const auto pos = std::find(perm.begin(), perm.end(), i) - perm.begin();
+        bad += !bits_equal(alone, row_of(all, n_out, i)) || !bits_equal(alone, row_of(shuf, n_out, pos));
+        ++rows_checked;
+      }
+      EXPECT_EQ(bad, 0) << "rows whose product depends on the batch";
     }
-    Twin xs_t = twin(m, k, xp), ys_t = twin_zero(m, n_out);
-    gpu_->matmul(w1.gpu, xs_t.g, ys_t.g);
-    const auto shuf = read_gpu(ys_t.g);
-    int bad = 0;
-    Twin x1 = twin_zero(1, k), y1r = twin_zero(1, n_out);
-    for (int32_t i = 0; i < m; ++i) {
-      gpu_->write(x1.g, &xs[static_cast<size_t>(i) * k]);
-      gpu_->matmul(w1.gpu, x1.g, y1r.g);
-      const auto alone = read_gpu(y1r.g);
-      const auto pos = std::find(perm.begin(), perm.end(), i) - perm.begin();
-      bad += !bits_equal(alone, row_of(all, n_out, i)) || !bits_equal(alone, row_of(shuf, n_out, pos));
-    }
-    EXPECT_EQ(bad, 0) << "rows whose product depends on the batch";
+  }
+  std::printf("[ops] matmul: %d rows x 67 outputs bit-identical alone, in order and shuffled (13 types, M 1/3/17/64)\n",
+              rows_checked);
+}
+
+// Weights stay in their storage type: a block type takes exactly its GGUF bytes on the device, a
+// float type at most its rows padded to 8 elements (none when cols % 8 == 0).
+TEST_F(CudaOps, WeightsTakeTheirFileBytes) {
+  for (const TypeShape& ts : kTypes) {
+    const int64_t rows = 67, cols = 512;
+    const int64_t before = gpu_->memory_use().weights;
+    make_weight(ts.type, rows, cols, 91u);
+    const int64_t used = gpu_->memory_use().weights - before;
+    const int64_t file = rows * tensor_row_bytes(ts.type, cols);
+    std::printf("[ops] %-5s %lld x %lld: %lld bytes on the GPU, %lld in the file (%.3fx)\n", tensor_type_name(ts.type),
+                static_cast<long long>(rows), static_cast<long long>(cols), static_cast<long long>(used),
+                static_cast<long long>(file), static_cast<double>(used) / static_cast<double>(file));
+    EXPECT_EQ(used, file) << tensor_type_name(ts.type);
   }
 }
 

@@ -2,8 +2,12 @@
 // measured in the same run (read bandwidth for decode, f32 FMA peak for prefill).
 //
 //   greta_bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--dtype f32|f16|bf16]
-//               [--kv-aligned 0|1] [--json]
+//               [--kv-aligned 0|1] [--backend cpu|cuda] [--json]
 //   greta_bench --kernel q8_0 --rows 2048 --cols 2048 --batch 1|512 [-t THREADS] [-r REPS] [--json]
+//
+// --backend cuda (CUDA builds): the same measurements on the GPU; the limit is the device's read
+// bandwidth, measured in the same run by the backend's own streaming read kernel, and the JSON
+// adds the device and the GPU memory held by the weights, the KV cache and the scratch buffers.
 //
 // The kernel mode times one matmul shape alone (weights cycled through a buffer far larger than
 // the caches, so decode-shaped calls stream from memory like a real model).
@@ -27,7 +31,12 @@
 #include "greta/cpu/bandwidth.h"
 #include "greta/cpu/matmul.h"
 #include "greta/quant/quant.h"
+#include "greta/gguf/gguf_file.h"
+#include "greta/runtime/backend_registry.h"
 #include "greta/runtime/session.h"
+#ifdef GRETA_HAVE_CUDA
+#include "greta/cuda/cuda_backend.h"
+#endif
 
 namespace {
 
@@ -64,6 +73,41 @@ Limits measure_limits(greta::ThreadPool& pool) {
   l.fma_peak_gflops = greta::cpu::measure_fma_peak_gflops(pool);
   return l;
 }
+
+// What a GPU run adds to the report: the device, and the device memory of the backend that ran
+// the single-sequence tests (recorded when the backend is created: a "cuda" factory wrapping the
+// library's, so the library keeps no global pointer).
+struct GpuInfo {
+  std::string device;
+  int64_t weights = 0, kv_cache = 0, scratch = 0;
+};
+#ifdef GRETA_HAVE_CUDA
+greta::cuda::CudaBackend* g_last_cuda = nullptr;
+void register_recording_cuda_backend() {
+  greta::cuda::register_backend();
+  const greta::BackendFactory* lib = greta::find_backend("cuda");
+  greta::register_backend(greta::BackendFactory{
+      .name = "cuda",
+      .create = [](const greta::backend::BackendOptions& o) -> std::unique_ptr<greta::backend::Backend> {
+        auto be = std::make_unique<greta::cuda::CudaBackend>(o);
+        g_last_cuda = be.get();
+        return be;
+      },
+      .describe = lib != nullptr ? lib->describe : std::function<std::string()>{},
+  });
+}
+GpuInfo gpu_info() {
+  GpuInfo g;
+  g.device = greta::cuda::device_description();
+  if (g_last_cuda != nullptr) {
+    const auto u = g_last_cuda->memory_use();
+    g.weights = u.weights;
+    g.kv_cache = u.kv_cache;
+    g.scratch = u.scratch;
+  }
+  return g;
+}
+#endif
 
 int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t batch, int threads, int reps,
                bool hot, bool json) {
@@ -150,6 +194,13 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
   return 0;
 }
 
+// Bytes of every tensor in the file (what a backend that copies the weights holds at best).
+int64_t file_tensor_bytes(const greta::LoadedModel& lm) {
+  int64_t n = 0;
+  for (const auto& t : lm.file->tensors()) n += static_cast<int64_t>(t.n_bytes);
+  return n;
+}
+
 // Aggregate decode rate of `parallel` sequences advancing together: each step is one
 // Context::decode of one row per sequence (the weights are read once per step for all of them).
 // Each sequence starts from a 1-token prompt; the median over reps of tokens/s (all sequences).
@@ -162,6 +213,7 @@ double parallel_decode_rate(const greta::LoadedModel& lm, const greta::SessionOp
   co.kv_dtype = so.kv_dtype;
   co.kv_aligned = so.kv_aligned;
   co.n_threads = so.n_threads;
+  co.backend = so.backend;
   Context ctx(lm, co);
   std::vector<double> rates;
   std::vector<BatchRow> rows(static_cast<size_t>(parallel));
@@ -184,7 +236,7 @@ double parallel_decode_rate(const greta::LoadedModel& lm, const greta::SessionOp
 }
 
 int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int reps, const std::string& dtype,
-              int kv_aligned, int parallel, bool json) {
+              int kv_aligned, int parallel, const std::string& backend, bool json) {
   using namespace greta;
   KvDtype kv = KvDtype::BF16;
   if (dtype == "f32") kv = KvDtype::F32;
@@ -202,6 +254,8 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   so.kv_aligned = kv_aligned != 0;
   so.n_threads = threads;
   so.n_ctx = std::max(n_prompt, n_gen) + 1;
+  so.backend = backend;
+  const bool gpu = backend != "cpu";
   Session session(*lm, so);
 
   std::mt19937 rng(42);
@@ -241,9 +295,21 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   }
   // Peak RSS of the model run itself, before the bandwidth buffer is allocated.
   const double rss = peak_rss_mib();
+  GpuInfo gi;
+#ifdef GRETA_HAVE_CUDA
+  if (gpu) gi = gpu_info();  // the session's backend, before another context is made
+#endif
   const double par_tps = parallel > 1 && n_gen > 0 ? parallel_decode_rate(*lm, so, parallel, n_gen, reps, prompt) : 0.0;
-  ThreadPool pool(threads);
-  const Limits lim = measure_limits(pool);
+  Limits lim;
+  if (gpu) {
+#ifdef GRETA_HAVE_CUDA
+    lim.bandwidth_gb_s = cuda::measure_read_bandwidth_gb_s();
+    if (lim.bandwidth_gb_s <= 0) fail("could not measure the device read bandwidth");
+#endif
+  } else {
+    ThreadPool pool(threads);
+    lim = measure_limits(pool);
+  }
   const double limit_tps = lim.bandwidth_gb_s * 1e9 / static_cast<double>(st.weight_bytes_per_token);
   const Stats spp = pp.empty() ? Stats{} : stats_of(pp);
   const Stats stg = tg.empty() ? Stats{} : stats_of(tg);
@@ -283,8 +349,39 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                          {{"parallel", parallel},
                           {"tokens_per_s", par_tps},
                           {"speedup_vs_one_sequence", stg.median > 0 ? par_tps / stg.median : 0.0}}},
-                        {"simd_target", cpu::bandwidth_simd_target()}};
+                        {"simd_target", gpu ? "none" : cpu::bandwidth_simd_target()},
+                        {"backend", backend}};
+    if (gpu) {
+      // Not measured on the GPU (the CPU's FMA peak and CPU-time rates mean nothing there).
+      for (const char* k : {"fma_peak_gflops", "prefill_fraction_of_fma_peak", "bandwidth_gb_s_per_cpu_time",
+                            "decode_fraction_of_limit_per_cpu_time", "pp_tokens_per_cpu_s", "tg_tokens_per_cpu_s"}) {
+        j[k] = nullptr;
+      }
+      j["device"] = gi.device;
+      j["bandwidth_source"] = "device read kernel (best of 5 passes over 2 GiB)";
+      j["gpu_memory_bytes"] = {{"weights", gi.weights}, {"kv_cache", gi.kv_cache}, {"scratch", gi.scratch},
+                               {"total", gi.weights + gi.kv_cache + gi.scratch}};
+      j["file_tensor_bytes"] = file_tensor_bytes(*lm);
+      j["gpu_weights_fraction_of_file"] = static_cast<double>(gi.weights) / static_cast<double>(file_tensor_bytes(*lm));
+    }
     std::cout << j.dump() << "\n";
+    return 0;
+  }
+  if (gpu) {
+    const double mib = 1024.0 * 1024.0;
+    std::printf("model    %s (%s, %s, %.2fB params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
+                st.weights_type.c_str(), st.n_params / 1e9, st.weight_bytes_per_token / 1e9);
+    std::printf("device   %s   kv %s   kv-aligned %d   reps %d\n", gi.device.c_str(), dtype.c_str(), kv_aligned, reps);
+    if (n_prompt > 0) std::printf("pp%-5d  %8.2f t/s  (min %.2f, max %.2f)\n", n_prompt, spp.median, spp.min, spp.max);
+    if (n_gen > 0)
+      std::printf("tg%-5d  %8.2f t/s  (min %.2f, max %.2f)   limit %.1f t/s at %.1f GB/s -> %.1f%% of the limit\n",
+                  n_gen, stg.median, stg.min, stg.max, limit_tps, lim.bandwidth_gb_s, 100 * stg.median / limit_tps);
+    if (parallel > 1 && n_gen > 0)
+      std::printf("tg%-5d x%d sequences  %8.2f t/s aggregate = %.2fx one sequence\n", n_gen, parallel, par_tps,
+                  par_tps / stg.median);
+    std::printf("gpu mem  weights %.1f MiB (%.3fx the file's %.1f MiB), kv cache %.1f MiB, scratch %.1f MiB\n",
+                gi.weights / mib, static_cast<double>(gi.weights) / static_cast<double>(file_tensor_bytes(*lm)),
+                file_tensor_bytes(*lm) / mib, gi.kv_cache / mib, gi.scratch / mib);
     return 0;
   }
   std::printf("model    %s (%s, %s, %.2fB params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
@@ -315,6 +412,7 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
 int run(int argc, char** argv) {
   CLI::App app{"Measure prompt-processing and generation speed against the machine's limits.", "greta_bench"};
   std::string model, kernel, dtype = "bf16";
+  std::string backend = "cpu";
   int n_prompt = 512, n_gen = 128, reps = 3, kv_aligned = 0, parallel = 1;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int64_t rows = 2048, cols = 2048, batch = 1;
@@ -328,6 +426,7 @@ int run(int argc, char** argv) {
   app.add_option("--kv-aligned", kv_aligned, "1: prefill/decode bit-equivalent mode")->check(CLI::Range(0, 1));
   app.add_option("--parallel", parallel, "also time this many sequences decoding together (aggregate t/s)")
       ->check(CLI::Range(1, 256));
+  app.add_option("--backend", backend, "cpu, or cuda (CUDA builds)");
   app.add_flag("--json", json, "print one JSON object");
   app.add_option("--kernel", kernel, "kernel mode: time one matmul with weights of this type");
   app.add_option("--rows", rows, "kernel mode: N (output features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -341,7 +440,13 @@ int run(int argc, char** argv) {
   }
   if (!kernel.empty()) return run_kernel(kernel, rows, cols, batch, threads, reps, hot, json);
   if (model.empty()) greta::fail("-m MODEL (or --kernel TYPE) is required", greta::kExitUsage);
-  return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, parallel, json);
+#ifdef GRETA_HAVE_CUDA
+  if (backend == "cuda") register_recording_cuda_backend();
+#endif
+  if (greta::find_backend(backend) == nullptr) {
+    greta::fail("--backend " + backend + ": not built into this greta_bench", greta::kExitUsage);
+  }
+  return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, parallel, backend, json);
 }
 
 }  // namespace

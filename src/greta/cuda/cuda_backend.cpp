@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -73,7 +74,7 @@ class DevBuf {
 struct GpuWeight {
   DevMatrix m;
   const float* vec = nullptr;  // [cols] f32, for rows == 1 F32 weights
-  DevBuf data, scales;
+  DevBuf data;                 // [rows, ld] of a float type, or the two planes of a block type
 };
 
 DevWeightType float_dev_type(TensorType t) {
@@ -87,6 +88,22 @@ DevKvType to_dev(KvType t) {
     case KvType::BF16: return DevKvType::BF16;
   }
   return DevKvType::F32;
+}
+
+std::optional<DevWeightType> block_dev_type(TensorType t) {
+  switch (t) {
+    case TensorType::Q8_0: return DevWeightType::Q8_0;
+    case TensorType::Q4_0: return DevWeightType::Q4_0;
+    case TensorType::Q4_1: return DevWeightType::Q4_1;
+    case TensorType::Q5_0: return DevWeightType::Q5_0;
+    case TensorType::Q5_1: return DevWeightType::Q5_1;
+    case TensorType::Q2_K: return DevWeightType::Q2_K;
+    case TensorType::Q3_K: return DevWeightType::Q3_K;
+    case TensorType::Q4_K: return DevWeightType::Q4_K;
+    case TensorType::Q5_K: return DevWeightType::Q5_K;
+    case TensorType::Q6_K: return DevWeightType::Q6_K;
+    default: return std::nullopt;
+  }
 }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -219,45 +236,38 @@ std::unique_ptr<GpuWeight> CudaBackend::Impl::upload_weight(const WeightView& w,
       g->data = upload_bytes(padded.data(), padded.size(), what);
       break;
     }
-    case TensorType::Q8_0:
-    case TensorType::Q4_0: {
-      // ggml's blocks split into quants and f32 scales, so that every lane load is aligned.
-      const bool q8 = w.type == TensorType::Q8_0;
-      const int64_t nb = w.cols / 32;
-      const int64_t qbytes = q8 ? 32 : 16, bbytes = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-      std::vector<uint8_t> qs(static_cast<size_t>(w.rows * nb * qbytes));
-      std::vector<float> sc(static_cast<size_t>(w.rows * nb));
+    default: {
+      // Block types: their GGUF bytes, split per block into plane A (the quants, 16-byte aligned
+      // vectors) and plane B (scales and high bits) of one allocation: the file's size exactly.
+      const std::optional<DevWeightType> t = block_dev_type(w.type);
+      if (!t) fail("tensor " + name + ": type " + tensor_type_name(w.type) + " not supported by the CUDA backend");
+      const BlockSplit sp = block_split(*t);
+      const int64_t nb = w.cols / sp.block_elems;
+      GRETA_ASSERT(nb * sp.block_elems == w.cols && w.row_bytes == nb * sp.block_bytes);
+      const int64_t n_blocks = w.rows * nb;
+      std::vector<uint8_t> planes(static_cast<size_t>(n_blocks * sp.block_bytes));
+      uint8_t* pa = planes.data();
+      uint8_t* pb = pa + n_blocks * sp.a_len;
       for (int64_t r = 0; r < w.rows; ++r) {
         const uint8_t* row = w.data + r * w.row_bytes;
-        for (int64_t b = 0; b < nb; ++b) {
-          const uint8_t* blk = row + b * bbytes;
-          uint16_t d;
-          std::memcpy(&d, blk, 2);
-          sc[r * nb + b] = fp16_to_fp32(d);
-          std::memcpy(&qs[(r * nb + b) * qbytes], blk + 2, qbytes);
+        for (int64_t i = 0; i < nb; ++i, pa += sp.a_len) {
+          const uint8_t* blk = row + i * sp.block_bytes;
+          std::memcpy(pa, blk + sp.a_off, static_cast<size_t>(sp.a_len));
+          std::memcpy(pb, blk, static_cast<size_t>(sp.a_off));
+          pb += sp.a_off;
+          const int tail = sp.block_bytes - sp.a_off - sp.a_len;
+          std::memcpy(pb, blk + sp.a_off + sp.a_len, static_cast<size_t>(tail));
+          pb += tail;
         }
       }
-      g->m.type = q8 ? DevWeightType::Q8_0 : DevWeightType::Q4_0;
+      g->m.type = *t;
       g->m.ld = w.cols;
-      g->data = upload_bytes(qs.data(), qs.size(), what);
-      g->scales = upload_bytes(sc.data(), sc.size() * sizeof(float), what);
-      break;
-    }
-    default: {
-      // Other block types (K-quants, ...): dequantized once, exactly as the CPU reference does.
-      if (!tensor_type_info(w.type).is_storage_type) {
-        fail("tensor " + name + ": type " + tensor_type_name(w.type) + " not supported by the CUDA backend");
-      }
-      std::vector<float> f(static_cast<size_t>(w.rows * w.cols));
-      for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w.type, w.data + r * w.row_bytes, &f[r * w.cols], w.cols);
-      g->m.type = DevWeightType::F32;
-      g->m.ld = w.cols;  // block types have cols % 32 == 0
-      g->data = upload_bytes(f.data(), f.size() * sizeof(float), what);
+      g->data = upload_bytes(planes.data(), planes.size(), what);
+      g->m.aux = g->data.get<uint8_t>() + n_blocks * sp.a_len;
       break;
     }
   }
   g->m.data = g->data.get();
-  g->m.scales = g->scales.get<float>();
   if (w.rows == 1 && w.type == TensorType::F32) g->vec = g->data.get<float>();
   return g;
 }
@@ -305,7 +315,7 @@ void CudaBackend::upload(Weight& w, const std::string& name) {
   auto it = s.weights.find(key);
   if (it == s.weights.end()) {
     auto g = s.upload_weight(w.host, name);
-    s.weight_bytes += static_cast<int64_t>(g->data.bytes() + (g->scales.get() != nullptr ? g->scales.bytes() : 0));
+    s.weight_bytes += static_cast<int64_t>(g->data.bytes());
     it = s.weights.emplace(key, std::move(g)).first;
   }
   w.dev = it->second.get();
@@ -382,9 +392,14 @@ void CudaBackend::kv_copy_block(int32_t src, int32_t dst) {
 }
 
 int64_t CudaBackend::memory_bytes() const {
+  const MemoryUse u = memory_use();
+  return u.weights + u.kv_cache + u.scratch;
+}
+
+CudaBackend::MemoryUse CudaBackend::memory_use() const {
   const Impl& s = *impl_;
-  return s.weight_bytes + s.activation_bytes + static_cast<int64_t>(s.kv_k.bytes() + s.kv_v.bytes()) +
-         static_cast<int64_t>(s.rope_cos.bytes() + s.rope_sin.bytes() + s.meta.bytes());
+  return {s.weight_bytes, static_cast<int64_t>(s.kv_k.bytes() + s.kv_v.bytes()),
+          s.activation_bytes + static_cast<int64_t>(s.rope_cos.bytes() + s.rope_sin.bytes() + s.meta.bytes())};
 }
 
 void CudaBackend::set_batch(const backend::BatchRows& rows) {
@@ -511,7 +526,20 @@ void CudaBackend::matmul(const Weight& w, Tensor x, Tensor y, bool accumulate) {
 }
 
 void CudaBackend::matmul_multi(std::span<const backend::MatmulOut> outs, Tensor x) {
-  for (const backend::MatmulOut& o : outs) matmul(*o.w, x, o.y);
+  const Impl& s = *impl_;
+  GRETA_ASSERT(outs.size() <= static_cast<size_t>(kMaxMulti));
+  GRETA_ASSERT_MSG(reinterpret_cast<uintptr_t>(x.data) % 16 == 0 && x.ld % 4 == 0,
+                   "matmul: activation rows must be 16-byte aligned");
+  DevMatmulOut d[kMaxMulti];
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const DevMatrix& m = s.dev(*outs[i].w).m;
+    const Tensor& y = outs[i].y;
+    GRETA_ASSERT(x.cols == m.cols && y.cols == m.rows && y.rows == x.rows);
+    d[i] = DevMatmulOut{m, y.data, y.ld};
+  }
+  // One launch for outputs of one type (QKV, gate/up); each output's rows run the same warp code
+  // as matmul alone, so the bits are the same.
+  launch_matmul_multi(s.stream, d, static_cast<int>(outs.size()), x.data, x.ld, x.rows);
 }
 
 void CudaBackend::rms_norm(Tensor x, const Weight& w, Tensor y, float eps) {

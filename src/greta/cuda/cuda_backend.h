@@ -25,6 +25,9 @@ namespace greta::cuda {
 bool device_available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)", or why no device is usable.
 std::string device_description();
+// The device's read bandwidth in GB/s, measured now by a streaming read kernel over `bytes`
+// (best of `passes` passes after a warm-up); 0 if the buffer cannot be allocated.
+double measure_read_bandwidth_gb_s(int64_t bytes = int64_t{2} << 30, int passes = 5);
 
 // Registers the "cuda" backend (greta/runtime/backend_registry.h) so that `--backend cuda` and
 // SessionOptions{.backend = "cuda"} find it. Called by the CLIs in CUDA builds (GRETA_HAVE_CUDA).
@@ -41,8 +44,9 @@ class CudaBackend final : public backend::Backend {
   const char* name() const override { return "cuda"; }
   std::string describe() const override;
 
-  // Matrices F32/F16/BF16/Q8_0/Q4_0 natively; other storage types dequantized to f32 (exact);
-  // f32 vectors (rows == 1) as device float arrays. A host view uploaded before (a tied output
+  // Matrices of every storage type in their own bits (block types split losslessly into a quant
+  // and a scale plane, the file's size; float types with rows padded to 8 elements); f32
+  // vectors (rows == 1) as device float arrays. A host view uploaded before (a tied output
   // is token_embd's view) is not uploaded again. PRECONDITIONS: the viewed bytes stay unchanged
   // for the backend's lifetime (the mapped file).
   void upload(backend::Weight& w, const std::string& name) override;
@@ -53,6 +57,12 @@ class CudaBackend final : public backend::Backend {
   // PRECONDITIONS: not inside a replayable step (the block ids would be recorded).
   void kv_copy_block(int32_t src, int32_t dst) override;
   int64_t memory_bytes() const override;
+  // Device bytes held by the weights, the KV pool, and everything else (activations, the
+  // rotary table, the batch metadata).
+  struct MemoryUse {
+    int64_t weights = 0, kv_cache = 0, scratch = 0;
+  };
+  MemoryUse memory_use() const;
 
   void set_batch(const backend::BatchRows& rows) override;
   void run_step(const backend::StepKey& key, const std::function<void()>& fn) override;

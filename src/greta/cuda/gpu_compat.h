@@ -46,6 +46,14 @@
 #define cudaGraphLaunch hipGraphLaunch
 #define cudaGraphDestroy hipGraphDestroy
 #define cudaGraphExecDestroy hipGraphExecDestroy
+#define cudaEvent_t hipEvent_t
+#define cudaEventCreate hipEventCreate
+#define cudaEventDestroy hipEventDestroy
+#define cudaEventRecord hipEventRecord
+#define cudaEventSynchronize hipEventSynchronize
+#define cudaEventElapsedTime hipEventElapsedTime
+#define cudaDeviceGetAttribute hipDeviceGetAttribute
+#define cudaDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
 #define GRETA_SHFL_XOR(v, m) __shfl_xor((v), (m), 32)
 #define GRETA_SHFL(v, src) __shfl((v), (src), 32)
 #define GRETA_SYNCWARP() __syncthreads()  // HIP: a block-wide barrier where a warp one is meant

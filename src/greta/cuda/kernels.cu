@@ -6,9 +6,11 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <algorithm>
 #include <string>
 
 #include "greta/core/error.h"
+#include "greta/cuda/dequant.cuh"
 #include "greta/cuda/gpu_compat.h"
 
 namespace greta::cuda {
@@ -16,11 +18,7 @@ namespace {
 
 constexpr int kWarp = 32;           // logical warp (gpu_compat.h)
 constexpr int kBlock = 128;         // threads per block for warp-per-task kernels
-constexpr int kRowsPerWarp = 8;     // activation rows sharing one read of a weight row
 constexpr int kMaxHeadDim = 256;    // attention: head_dim / 32 accumulators per lane
-
-__device__ __forceinline__ float bf16_bits_to_f32(uint16_t b) { return __uint_as_float(uint32_t{b} << 16); }
-__device__ __forceinline__ float f16_bits_to_f32(uint16_t b) { return __half2float(__ushort_as_half(b)); }
 
 // Round to nearest even, NaN kept quiet (the CPU's fp32_to_bf16).
 __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
@@ -34,14 +32,6 @@ __device__ __forceinline__ uint16_t f32_to_f16_bits(float f) {
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7e00u);
   return __half_as_ushort(__float2half_rn(f));
 }
-// The CPU's fp16_to_fp32, NaN payloads included (the embedding's exact copy).
-__device__ __forceinline__ float f16_bits_to_f32_exact(uint16_t b) {
-  if ((b & 0x7c00u) == 0x7c00u) {
-    return __uint_as_float((uint32_t{b} & 0x8000u) << 16 | 0x7f800000u | (uint32_t{b} & 0x3ffu) << 13);
-  }
-  return f16_bits_to_f32(b);
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int off = 16; off >= 1; off >>= 1) v += GRETA_SHFL_XOR(v, off);
@@ -53,151 +43,36 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// ---- matmul ----
-
-// Decodes the 8 weights of group g (elements 8g .. 8g+7) of row n. Returns the block scale for
-// quantized types (1 for float types, whose w are the values themselves).
-template <int T>
-__device__ __forceinline__ float load_group(const void* data, const float* scales, int64_t n, int64_t K, int64_t ld,
-                                            int64_t g, float w[8]) {
-  if constexpr (T == static_cast<int>(DevWeightType::F32)) {
-    const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(data) + n * ld) + 2 * g;
-    const float4 a = p[0], b = p[1];
-    w[0] = a.x; w[1] = a.y; w[2] = a.z; w[3] = a.w; w[4] = b.x; w[5] = b.y; w[6] = b.z; w[7] = b.w;
-    return 1.0f;
-  } else if constexpr (T == static_cast<int>(DevWeightType::F16) || T == static_cast<int>(DevWeightType::BF16)) {
-    const uint4 u = reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(data) + n * ld)[g];
-    const uint32_t parts[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint16_t lo = static_cast<uint16_t>(parts[i] & 0xffffu), hi = static_cast<uint16_t>(parts[i] >> 16);
-      if constexpr (T == static_cast<int>(DevWeightType::F16)) {
-        w[2 * i] = f16_bits_to_f32(lo);
-        w[2 * i + 1] = f16_bits_to_f32(hi);
-      } else {
-        w[2 * i] = bf16_bits_to_f32(lo);
-        w[2 * i + 1] = bf16_bits_to_f32(hi);
-      }
-    }
-    return 1.0f;
-  } else if constexpr (T == static_cast<int>(DevWeightType::Q8_0)) {
-    const uint2 u = reinterpret_cast<const uint2*>(static_cast<const int8_t*>(data) + n * K)[g];
-    const uint32_t parts[2] = {u.x, u.y};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) w[i] = static_cast<float>(static_cast<int8_t>((parts[i / 4] >> (8 * (i % 4))) & 0xffu));
-    return scales[n * (K / 32) + g / 4];
-  } else {  // Q4_0: group g is sub-group (g % 4) of block g / 4
-    const int64_t b = g / 4;
-    const int sub = static_cast<int>(g % 4);
-    const uint8_t* blk = static_cast<const uint8_t*>(data) + (n * (K / 32) + b) * 16;
-    const uint2 u = *reinterpret_cast<const uint2*>(blk + (sub & 1) * 8);
-    const uint32_t parts[2] = {u.x, u.y};
-    const int shift = (sub >> 1) * 4;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int q = static_cast<int>((parts[i / 4] >> (8 * (i % 4) + shift)) & 0xfu);
-      w[i] = static_cast<float>(q - 8);
-    }
-    return scales[n * (K / 32) + b];
-  }
-}
-
-// R: activation rows per warp (8 for batches, 1 for decode). R only decides which rows share a
-// read of the weight row; the operations producing y[m, n] are the same for every R.
-template <int T, int R>
-__global__ void __launch_bounds__(kBlock) matmul_kernel(const void* data, const float* scales, int64_t N, int64_t K, int64_t ld, const float* x,
-                              int64_t ldx, int64_t M, float* y, int64_t ldy, bool accumulate) {
-  __shared__ float warp_part[kBlock / kWarp][R];
-  const int t = threadIdx.x, lane = t % kWarp, warp = t / kWarp;
-  const int64_t n = blockIdx.x;  // one output feature per block
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * R;
-  const int mr = static_cast<int>(M - m0 < R ? M - m0 : R);
-  constexpr bool kQuant = T == static_cast<int>(DevWeightType::Q8_0) || T == static_cast<int>(DevWeightType::Q4_0);
-  float acc[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-  const int64_t n_groups = K / 8;
-  // Thread t owns groups t, t + kBlock, ... Unrolled so that several weight loads are in flight;
-  // the order of the fused multiply-adds into acc[r] stays g ascending.
-#pragma unroll 4
-  for (int64_t g = t; g < n_groups; g += kBlock) {
-    float w[8];
-    const float d = load_group<T>(data, scales, n, K, ld, g, w);
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      if (r < mr) {
-        const float4* xp = reinterpret_cast<const float4*>(x + (m0 + r) * ldx) + 2 * g;
-        const float4 a = xp[0], b = xp[1];
-        const float xv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-        if constexpr (kQuant) {
-          // Block partial over the 8 integer weights, then scaled into the row's accumulator.
-          float p = w[0] * xv[0];
-#pragma unroll
-          for (int i = 1; i < 8; ++i) p = __fmaf_rn(w[i], xv[i], p);
-          acc[r] = __fmaf_rn(d, p, acc[r]);
-        } else {
-#pragma unroll
-          for (int i = 0; i < 8; ++i) acc[r] = __fmaf_rn(w[i], xv[i], acc[r]);
-        }
-      }
-    }
-  }
-  if constexpr (!kQuant) {
-    // Float types allow K % 8 == 4: thread t < 4 takes tail element 8 * (K / 8) + t last.
-    const int64_t k = n_groups * 8 + t;
-    if (k < K) {
-      float wk;
-      if constexpr (T == static_cast<int>(DevWeightType::F32)) wk = static_cast<const float*>(data)[n * ld + k];
-      else if constexpr (T == static_cast<int>(DevWeightType::F16)) wk = f16_bits_to_f32(static_cast<const uint16_t*>(data)[n * ld + k]);
-      else wk = bf16_bits_to_f32(static_cast<const uint16_t*>(data)[n * ld + k]);
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        if (r < mr) acc[r] = __fmaf_rn(wk, x[(m0 + r) * ldx + k], acc[r]);
-      }
-    }
-  }
-  // Fixed reduction: a shuffle tree per warp, then the 4 warp sums as (w0 + w1) + (w2 + w3).
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const float s = warp_sum(acc[r]);
-    if (lane == 0) warp_part[warp][r] = s;
-  }
-  __syncthreads();
-  static_assert(kBlock / kWarp == 4, "the final tree below sums 4 warps");
-  if (t < mr) {
-    const float s = (warp_part[0][t] + warp_part[1][t]) + (warp_part[2][t] + warp_part[3][t]);
-    float* out = y + (m0 + t) * ldy + n;
-    *out = accumulate ? *out + s : s;  // the residual add, fused: the same one addition
-  }
-}
-
 // ---- embedding and row gathers ----
 
-// One thread per output element: the conversion of dequantize_row, element by element (the
-// products are single f32 multiplications, as on the CPU; -fmad=false keeps them unfused).
-__global__ void embed_kernel(DevMatrix t, DevBatch b, int64_t n_rows, float* out, int64_t ldo) {
+// Float types: one thread per output element (the conversion of dequantize_row). Block types:
+// one thread per 8-element group, decoded as the matmul decodes it (dequant.cuh): bit-equal to
+// dequantize_row.
+__global__ void embed_float_kernel(DevMatrix t, DevBatch b, int64_t n_rows, float* out, int64_t ldo) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * t.cols) return;
   const int64_t r = i / t.cols, c = i % t.cols;
   const int64_t tok = b.tokens[r];
   float f;
   switch (t.type) {
-    case DevWeightType::F32: f = static_cast<const float*>(t.data)[tok * t.ld + c]; break;
     case DevWeightType::F16: f = f16_bits_to_f32_exact(static_cast<const uint16_t*>(t.data)[tok * t.ld + c]); break;
     case DevWeightType::BF16: f = bf16_bits_to_f32(static_cast<const uint16_t*>(t.data)[tok * t.ld + c]); break;
-    case DevWeightType::Q8_0:
-      f = static_cast<float>(static_cast<const int8_t*>(t.data)[tok * t.cols + c]) * t.scales[tok * (t.cols / 32) + c / 32];
-      break;
-    default: {  // Q4_0: element j of a block is the low nibble of byte j, element j + 16 the high one
-      const int64_t blk = tok * (t.cols / 32) + c / 32;
-      const int j = static_cast<int>(c % 32);
-      const uint8_t q = static_cast<const uint8_t*>(t.data)[blk * 16 + (j % 16)];
-      const int x = (j < 16 ? (q & 0x0f) : (q >> 4)) - 8;
-      f = static_cast<float>(x) * t.scales[blk];
-      break;
-    }
+    default: f = static_cast<const float*>(t.data)[tok * t.ld + c]; break;
   }
   out[r * ldo + c] = f;
+}
+
+template <DevWeightType T>
+__global__ void embed_block_kernel(DevMatrix t, DevBatch b, int64_t n_rows, float* out, int64_t ldo) {
+  const int64_t groups = t.cols / 8;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_rows * groups) return;
+  const int64_t r = i / groups, g = i % groups;
+  float w[8];
+  decode_row_group<T>(block_row<T>(t, b.tokens[r]), g, w);
+  float* o = out + r * ldo + g * 8;
+#pragma unroll
+  for (int l = 0; l < 8; ++l) o[l] = w[l];
 }
 
 __global__ void get_rows_kernel(DevBatch b, int64_t n_out, const float* src, int64_t lds, int64_t cols, float* dst,
@@ -414,6 +289,19 @@ __global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, in
   }
 }
 
+// Streams a buffer once: every thread reads 16-byte vectors at a grid stride (coalesced) and
+// folds them into one word, written only if it matches an impossible value, so the loads stay.
+__global__ void read_probe_kernel(const uint4* p, int64_t n, uint32_t* sink) {
+  uint32_t acc = 0;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+#pragma unroll 4
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const uint4 v = p[i];
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x9e3779b9u) *sink = acc;
+}
+
 unsigned blocks_for(int64_t threads, int per_block) { return static_cast<unsigned>((threads + per_block - 1) / per_block); }
 cudaStream_t stream_of(Stream s) { return static_cast<cudaStream_t>(s); }
 
@@ -424,33 +312,30 @@ void check_last_launch(const char* what) {
   if (e != cudaSuccess) fail(std::string("CUDA kernel ") + what + " failed: " + cudaGetErrorString(e));
 }
 
-template <int R>
-void launch_matmul_rows(cudaStream_t st, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y,
-                        int64_t ldy, bool acc) {
-  const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>((m + R - 1) / R));
-  switch (w.type) {
-    case DevWeightType::F32: matmul_kernel<0, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::F16: matmul_kernel<1, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::BF16: matmul_kernel<2, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::Q8_0: matmul_kernel<3, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-    case DevWeightType::Q4_0: matmul_kernel<4, R><<<grid, kBlock, 0, st>>>(w.data, w.scales, w.rows, w.cols, w.ld, x, ldx, m, y, ldy, acc); break;
-  }
-  check_last_launch("matmul");
-}
-
-void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
-                   bool accumulate) {
-  if (m <= 0 || w.rows <= 0) return;
-  if (m == 1) {
-    launch_matmul_rows<1>(stream_of(s), w, x, ldx, m, y, ldy, accumulate);
-  } else {
-    launch_matmul_rows<kRowsPerWarp>(stream_of(s), w, x, ldx, m, y, ldy, accumulate);
-  }
-}
-
 void launch_embed(Stream s, const DevMatrix& table, const DevBatch& b, int64_t n_rows, float* out, int64_t ldo) {
   if (n_rows <= 0) return;
-  embed_kernel<<<blocks_for(n_rows * table.cols, 256), 256, 0, stream_of(s)>>>(table, b, n_rows, out, ldo);
+  cudaStream_t st = stream_of(s);
+  if (!is_block_type(table.type)) {
+    embed_float_kernel<<<blocks_for(n_rows * table.cols, 256), 256, 0, st>>>(table, b, n_rows, out, ldo);
+  } else {
+    const unsigned nb = blocks_for(n_rows * (table.cols / 8), 128);
+    switch (table.type) {
+#define GRETA_EMBED_CASE(T) \
+  case DevWeightType::T: embed_block_kernel<DevWeightType::T><<<nb, 128, 0, st>>>(table, b, n_rows, out, ldo); break;
+      GRETA_EMBED_CASE(Q8_0)
+      GRETA_EMBED_CASE(Q4_0)
+      GRETA_EMBED_CASE(Q4_1)
+      GRETA_EMBED_CASE(Q5_0)
+      GRETA_EMBED_CASE(Q5_1)
+      GRETA_EMBED_CASE(Q2_K)
+      GRETA_EMBED_CASE(Q3_K)
+      GRETA_EMBED_CASE(Q4_K)
+      GRETA_EMBED_CASE(Q5_K)
+      GRETA_EMBED_CASE(Q6_K)
+#undef GRETA_EMBED_CASE
+      default: break;
+    }
+  }
   check_last_launch("embed");
 }
 
@@ -522,6 +407,38 @@ void launch_attention(Stream s, const DevKvPool& kv, int32_t layer, const float*
     case DevKvType::BF16: attention_kernel<2><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, out, ldo); break;
   }
   check_last_launch("attention");
+}
+
+double measure_read_bandwidth_gb_s(int64_t bytes, int passes) {
+  bytes = bytes / 16 * 16;
+  void* buf = nullptr;
+  if (bytes <= 0 || cudaMalloc(&buf, static_cast<size_t>(bytes) + 16) != cudaSuccess) {
+    cudaGetLastError();
+    return 0.0;
+  }
+  cudaMemset(buf, 1, static_cast<size_t>(bytes));
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+  const unsigned blocks = static_cast<unsigned>(std::max(1, sms) * 8);
+  auto* sink = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(buf) + bytes);
+  double best = 0.0;
+  for (int p = 0; p <= passes; ++p) {  // pass 0 warms up
+    cudaEventRecord(e0, nullptr);
+    read_probe_kernel<<<blocks, 512>>>(static_cast<const uint4*>(buf), bytes / 16, sink);
+    cudaEventRecord(e1, nullptr);
+    cudaEventSynchronize(e1);
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (p > 0 && ms > 0.0f) best = std::max(best, static_cast<double>(bytes) / (ms * 1e-3) / 1e9);
+  }
+  check_last_launch("read_probe");
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaFree(buf);
+  return best;
 }
 
 }  // namespace greta::cuda

@@ -11,29 +11,66 @@
 
 #include <cstdint>
 
+// Functions both the host and the kernels call.
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define GRETA_HOST_DEVICE __host__ __device__
+#else
+#define GRETA_HOST_DEVICE
+#endif
+
 namespace greta::cuda {
 
 // A cudaStream_t (hipStream_t on HIP); nullptr is the default stream.
 using Stream = void*;
 
-// Storage of a weight matrix on the device.
-enum class DevWeightType : int { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_0 = 4 };
+// Storage of a weight matrix on the device: the 13 storage types of greta/quant, each kept in
+// its own bits and dequantized in registers by the kernels.
+enum class DevWeightType : int {
+  F32 = 0, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
+};
 // Storage of the KV cache.
 enum class DevKvType : int { F32 = 0, F16 = 1, BF16 = 2 };
 
 inline constexpr int kDevTile = 32;  // KV positions per attention tile and per cache block
 
+// A block type's GGUF block, split losslessly into two planes so that the quants load as aligned
+// 16-byte vectors: bytes [a_off, a_off + a_len) of every block (the quants, a_len a multiple of
+// 16) go to plane A, the other block_bytes - a_len bytes (fp16 scales, packed sub-scales, high
+// bits), in their order, to plane B. Same bytes, same total size as the file.
+struct BlockSplit {
+  int block_bytes = 0;
+  int block_elems = 0;
+  int a_off = 0;
+  int a_len = 0;
+  GRETA_HOST_DEVICE constexpr int b_len() const { return block_bytes - a_len; }
+};
+GRETA_HOST_DEVICE constexpr BlockSplit block_split(DevWeightType t) {
+  switch (t) {
+    case DevWeightType::Q8_0: return {34, 32, 2, 32};    // d | qs[32]
+    case DevWeightType::Q4_0: return {18, 32, 2, 16};    // d | qs[16]
+    case DevWeightType::Q4_1: return {20, 32, 4, 16};    // d m | qs[16]
+    case DevWeightType::Q5_0: return {22, 32, 6, 16};    // d qh[4] | qs[16]
+    case DevWeightType::Q5_1: return {24, 32, 8, 16};    // d m qh[4] | qs[16]
+    case DevWeightType::Q2_K: return {84, 256, 0, 80};   // scales[16] qs[64] | d dmin
+    case DevWeightType::Q3_K: return {110, 256, 0, 96};  // hmask[32] qs[64] | scales[12] d
+    case DevWeightType::Q4_K: return {144, 256, 0, 144}; // d dmin scales[12] qs[128] (as is)
+    case DevWeightType::Q5_K: return {176, 256, 0, 176}; // d dmin scales[12] qh[32] qs[128] (as is)
+    case DevWeightType::Q6_K: return {210, 256, 0, 208}; // ql[128] qh[64] scales[16] | d
+    default: return {};
+  }
+}
+GRETA_HOST_DEVICE constexpr bool is_block_type(DevWeightType t) { return static_cast<int>(t) >= static_cast<int>(DevWeightType::Q8_0); }
+
 // A weight matrix [rows N, cols K]. F32/F16/BF16: `data` is [N, ld] in that type, rows zero
-// padded. Q8_0: `data` is the int8 quants [N, K] and `scales` [N, K/32] f32 (the fp16 block
-// scales, widened: exact). Q4_0: `data` is [N, K/32, 16] bytes (ggml's nibble order) and
-// `scales` [N, K/32] f32.
+// padded. Block types (K a multiple of the block size): `data` is plane A [N, K / block_elems,
+// a_len] bytes and `aux` plane B [N, K / block_elems, b_len] bytes (block_split above).
 struct DevMatrix {
   DevWeightType type = DevWeightType::F32;
   int64_t rows = 0;
-  int64_t cols = 0;  // Q8_0/Q4_0: a multiple of 32
+  int64_t cols = 0;
   int64_t ld = 0;    // float types: elements per stored row (a multiple of 8)
   const void* data = nullptr;
-  const float* scales = nullptr;
+  const uint8_t* aux = nullptr;
 };
 
 // The rows of the current micro-batch, in fixed device buffers (written by set_batch).
@@ -61,12 +98,27 @@ struct DevKvPool {
 };
 
 // y[m, n] (+)= sum_k W[n, k] x[m, k]. x: [m, w.cols] f32 stride ldx (16-byte aligned rows);
-// y: [m, w.rows] stride ldy. One block of 128 threads per (n, group of 8 rows, or 1 row for
-// m == 1); thread t owns the 8-element groups t, t+128, ... of K in ascending order (then, for
-// float types, tail element 8 * (K / 8) + t); a fixed xor-shuffle tree per warp and a fixed
-// (w0 + w1) + (w2 + w3) merge sum the 128 partials. accumulate: y += (the sum).
+// y: [m, w.rows] stride ldy. One warp per (n, group of R activation rows; R from m); lane l owns
+// the 8-element groups l, l + 32, ... of K in ascending order (block types dequantized in
+// registers, bit-equal to dequantize_row; float types then tail element 8 * (K / 8) + l) and
+// takes acc = fma(w_k, x_k, acc) for its elements in ascending k; a fixed xor-shuffle tree sums
+// the 32 partials. accumulate: y += (the sum).
 void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                    bool accumulate);
+// Several products of the same x in one launch (1..kMaxMulti outputs of one type and K); each
+// output bit-identical to launch_matmul alone (the same warp code per row). Outputs whose types
+// differ are launched one by one.
+inline constexpr int kMaxMulti = 4;
+struct DevMatmulOut {
+  DevMatrix w;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const float* x, int64_t ldx, int64_t m);
+
+// Reads `bytes` bytes of device memory `passes` times and returns the best pass's rate in GB/s
+// (the device read bandwidth that bounds a decode step). Allocates and frees its buffer.
+double measure_read_bandwidth_gb_s(int64_t bytes, int passes);
 
 // out[r, :] = row tokens[r] of the table, converted to f32 exactly as dequantize_row does.
 void launch_embed(Stream s, const DevMatrix& table, const DevBatch& b, int64_t n_rows, float* out, int64_t ldo);
