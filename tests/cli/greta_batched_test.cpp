@@ -60,6 +60,11 @@ TEST_F(GretaBatched, ParallelOneAndEightGiveBitEqualDumpsForEverySequence) {
       EXPECT_EQ(c.exit_code, 0) << model << " " << s << ": " << c.out << c.err;
       EXPECT_NE(c.out.find("EQUIVALENT by strict bit-equality"), std::string::npos) << c.out;
     }
+    std::ifstream meta(path("p8") + "/seq-4/metadata.json");
+    const std::string m((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
+    for (const char* key : {"\"batch_invariant\": true", "\"sequence_index\": 4", "\"parallel\": 8"}) {
+      EXPECT_NE(m.find(key), std::string::npos) << key << " in " << m.substr(0, 400);
+    }
     fs::remove_all(path("p1"));
     fs::remove_all(path("p8"));
   }

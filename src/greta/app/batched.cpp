@@ -328,8 +328,6 @@ int run_batched(const BatchedOptions& o, std::FILE* out, std::FILE* err) {
           x["sequence_seed"] = sequence_seed(o.seed, e.request);
           x["sequence_index"] = e.request;
           x["parallel"] = o.parallel;
-          // The contract holds with kv-aligned 1, and with an f32 cache (no fresh-K/V path).
-          x["batch_invariant"] = o.kv_aligned || o.dtype == KvDtype::F32;
           s.dump->finish(meta);
           s.dump.reset();
           break;

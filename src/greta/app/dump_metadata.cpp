@@ -51,6 +51,10 @@ dump::DumpMetadata dump_metadata(const DumpRun& r) {
                    {"min_p", float_to_json(r.sampling.min_p)},
                    {"chain", "top_k,top_p,min_p,temperature,dist"}};
   x["options"] = r.options;
+  // docs/ARCHITECTURE.md, "Batch invariance": the logits do not depend on how the tokens were
+  // batched (nor, in a batch of many sequences, on the others) with kv-aligned 1, and with an f32
+  // cache, where kv-aligned 0 is the same computation.
+  x["batch_invariant"] = r.kv_aligned || r.dtype == KvDtype::F32;
   return meta;
 }
 
