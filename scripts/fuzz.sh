@@ -32,7 +32,7 @@ source scripts/fuzz_env.sh
 fuzz_configure "$BUILD_DIR"
 available=()
 all_targets="$(ninja -C "$BUILD_DIR" -t targets all 2>/dev/null || true)"
-for t in fuzz_gguf fuzz_tokenizer fuzz_dump fuzz_cli; do
+for t in fuzz_gguf fuzz_tokenizer fuzz_dump fuzz_cli fuzz_server_request; do
   if grep -q "^$t:" <<<"$all_targets"; then available+=("$t"); fi
 done
 if ((${#targets[@]} == 0)); then targets=("${available[@]}"); fi

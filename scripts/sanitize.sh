@@ -41,7 +41,7 @@ if [ "$what" = all ] || [ "$what" = tsan ]; then
   # thread-count invariance tests.
   targets=()
   all_targets="$(ninja -C "$TSAN_DIR" -t targets all 2>/dev/null || true)"
-  for t in test_core test_cpu test_ops test_runtime; do
+  for t in test_core test_cpu test_ops test_runtime test_server; do
     if grep -q "^$t:" <<<"$all_targets"; then targets+=("$t"); fi
   done
   if ((${#targets[@]})); then
@@ -53,6 +53,11 @@ if [ "$what" = all ] || [ "$what" = tsan ]; then
       -E '_NOT_BUILT$' --no-tests=ignore || status=1
     ctest --test-dir "$TSAN_DIR" --output-on-failure -j"$JOBS" --timeout 900 -L '^runtime$' \
       -R 'Thread|KvAlignedGrid\.Stories260K|PrefillThenDecode' -E '_NOT_BUILT$' --no-tests=ignore || status=1
+    # greta_server: handler threads and the engine thread (the binary is built with test_server;
+    # the uninstrumented cpp-httplib library is suppressed, tests/server/tsan.supp).
+    TSAN_OPTIONS="$TSAN_OPTIONS:suppressions=$PWD/tests/server/tsan.supp" \
+      ctest --test-dir "$TSAN_DIR" --output-on-failure -j"$JOBS" --timeout 900 -L '^server$' \
+      -R 'ServerHttp|ServerDeterminism' -E '_NOT_BUILT$' --no-tests=ignore || status=1
     echo "sanitize: tsan tests $(( $(date +%s) - start ))s"
   else
     echo "sanitize: no threaded test targets yet" >&2

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git
           zlib1g-dev nlohmann-json3-dev libcli11-dev libhwy-dev libpcre2-dev
-          libgtest-dev libgmock-dev libbenchmark-dev)
+          libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
+          chromium)  # chromium: the headless test of greta_server's chat page
 
 missing=()
 for p in "${PACKAGES[@]}"; do

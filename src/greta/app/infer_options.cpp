@@ -310,6 +310,20 @@ std::vector<std::string> infer_option_names() {
   return names;
 }
 
+std::optional<std::string> cli_parse(CLI::App& app, const std::vector<std::string>& args, const char* program) {
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  if (argv.empty()) argv.push_back(program);
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    return app.help();
+  } catch (const CLI::ParseError& e) {
+    fail(printable(e.what()) + " (see --help)", kExitUsage);
+  }
+  return std::nullopt;
+}
+
 ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvLookup& env) {
   FlagTable t;
   RawOptions r;

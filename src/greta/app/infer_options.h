@@ -16,7 +16,14 @@
 #include "greta/runtime/sampler.h"
 #include "greta/runtime/session.h"
 
+namespace CLI { class App; }
+
 namespace greta {
+
+// Runs a CLI11 flag table on args (args[0] is the program name; `program` when args is empty).
+// Returns the help text for --help, nullopt after a parse; a parse error throws greta::Error
+// (kExitUsage) "<CLI11's message> (see --help)".
+std::optional<std::string> cli_parse(CLI::App& app, const std::vector<std::string>& args, const char* program);
 
 enum class GenMode { Prefill, Decode };
 const char* gen_mode_name(GenMode m);  // "prefill", "decode"

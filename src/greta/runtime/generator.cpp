@@ -6,21 +6,52 @@
 
 namespace greta {
 
-struct Generator::Slot {
-  int64_t id = 0;
-  GenerationRequest req;
+// One sampled continuation of a request: its own sequence (choice 0's holds the prompt; the
+// others are forked from it once the prompt is in the cache) and its own sampler.
+struct Choice {
   SeqId seq = 0;
   Sampler sampler;
-  int64_t n_prompt = 0;
-  int64_t fed = 0;            // prompt tokens in the cache
   int64_t idx = 0;            // token index the next logits belong to
   TokenId pending = 0;        // the token to feed at position idx - 1 (after the prompt)
   int64_t n_generated = 0;
-  bool in_prompt = true;
+  bool live = true;
 
-  Slot(int64_t id_, GenerationRequest r, SeqId s)
-      : id(id_), req(std::move(r)), seq(s), sampler(req.sampling, req.seed), n_prompt(static_cast<int64_t>(req.prompt.size())) {}
+  Choice(SeqId s, const SamplerParams& params, uint64_t seed) : seq(s), sampler(params, seed) {}
+};
+
+namespace {
+
+GenerationEvent make_event(GenerationEvent::Kind kind, int64_t request, int64_t token_idx = 0, TokenId token = 0,
+                           const float* logits = nullptr, int32_t choice = 0) {
+  GenerationEvent e;
+  e.kind = kind;
+  e.request = request;
+  e.token_idx = token_idx;
+  e.token = token;
+  e.logits = logits;
+  e.choice = choice;
+  return e;
+}
+
+}  // namespace
+
+struct Generator::Slot {
+  int64_t id = 0;
+  GenerationRequest req;
+  int64_t n_prompt = 0;
+  int64_t fed = 0;            // prompt tokens in the cache
+  bool in_prompt = true;
+  std::vector<Choice> choices;  // [1] during the prompt, then [n]
+
+  Slot(int64_t id_, GenerationRequest r, SeqId s) : id(id_), req(std::move(r)), n_prompt(static_cast<int64_t>(req.prompt.size())) {
+    choices.emplace_back(s, req.sampling, req.seed);
+  }
   bool in_span(int64_t k) const { return req.logits_count > 0 && k >= req.logits_start && k < req.logits_start + req.logits_count; }
+  // Sequences this request holds or has reserved.
+  int32_t n_sequences() const {
+    if (in_prompt) return req.n;
+    return static_cast<int32_t>(std::count_if(choices.begin(), choices.end(), [](const Choice& c) { return c.live; }));
+  }
 };
 
 Generator::Generator(Context& ctx, const Tokenizer& tokenizer, int32_t parallel)
@@ -42,6 +73,9 @@ int64_t Generator::submit(GenerationRequest r) {
     }
   }
   if (r.max_tokens < 0) fail("max_tokens must be >= 0, got " + std::to_string(r.max_tokens));
+  if (r.n < 1 || r.n > parallel_) {
+    fail("n must be in [1, " + std::to_string(parallel_) + "] (the parallel sequences), got " + std::to_string(r.n));
+  }
   const int64_t id = next_id_++;
   waiting_.emplace_back(id, std::move(r));
   return id;
@@ -56,10 +90,28 @@ void Generator::cancel(int64_t request) {
   }
   for (auto& s : slots_) {
     if (s && s->id == request) {
-      ctx_.seq_remove(s->seq);
+      for (Choice& c : s->choices) {
+        if (c.live) ctx_.seq_remove(c.seq);
+      }
       s.reset();
       return;
     }
+  }
+}
+
+void Generator::stop_choice(int64_t request, int32_t choice) {
+  for (auto& s : slots_) {
+    if (!s || s->id != request) continue;
+    if (choice < 0 || choice >= static_cast<int32_t>(s->choices.size()) || !s->choices[static_cast<size_t>(choice)].live) return;
+    if (s->in_prompt) {  // only choice 0 exists yet: the whole request ends
+      cancel(request);
+      return;
+    }
+    Choice& c = s->choices[static_cast<size_t>(choice)];
+    ctx_.seq_remove(c.seq);
+    c.live = false;
+    if (s->n_sequences() == 0) s.reset();
+    return;
   }
 }
 
@@ -71,29 +123,45 @@ int32_t Generator::n_running() const {
 
 int32_t Generator::n_waiting() const { return static_cast<int32_t>(waiting_.size()); }
 
+int32_t Generator::n_sequences() const {
+  int32_t n = 0;
+  for (const auto& s : slots_) {
+    if (s) n += s->n_sequences();
+  }
+  return n;
+}
+
 void Generator::step(const Sink& sink) {
-  // Admit waiting requests into free slots, in submission order.
+  // Admit waiting requests into free slots, in submission order, while their choices fit.
+  int32_t used = n_sequences();
   for (auto& s : slots_) {
-    if (s || waiting_.empty()) continue;
+    if (s) continue;
+    if (waiting_.empty() || waiting_.front().second.n > parallel_ - used) break;
     auto [id, req] = std::move(waiting_.front());
     waiting_.pop_front();
+    used += req.n;
     s = std::make_unique<Slot>(id, std::move(req), ctx_.seq_add());
-    sink(GenerationEvent{GenerationEvent::Kind::Started, id});
+    sink(make_event(GenerationEvent::Kind::Started, id));
   }
-  // The batch: a prompt chunk of each request still in its prompt, one token of the others.
+  // The batch: a prompt chunk of each request still in its prompt, one token of each live choice
+  // of the others.
   rows_.clear();
+  last_step_sequences_ = 0;
   for (auto& s : slots_) {
     if (!s) continue;
+    last_step_sequences_ += s->in_prompt ? 1 : s->n_sequences();
     if (s->in_prompt) {
       const int64_t end = std::min<int64_t>(s->n_prompt, s->fed + kMaxMicroBatch);
       for (int64_t p = s->fed; p < end; ++p) {
         // Logits of position p belong to token index p + 1: wanted in the span, and for the
         // last prompt position (the first sampled token).
         const bool want = p + 1 == s->n_prompt || s->in_span(p + 1);
-        rows_.push_back({s->seq, static_cast<int32_t>(p), s->req.prompt[static_cast<size_t>(p)], want});
+        rows_.push_back({s->choices[0].seq, static_cast<int32_t>(p), s->req.prompt[static_cast<size_t>(p)], want});
       }
     } else {
-      rows_.push_back({s->seq, static_cast<int32_t>(s->idx - 1), s->pending, true});
+      for (const Choice& c : s->choices) {
+        if (c.live) rows_.push_back({c.seq, static_cast<int32_t>(c.idx - 1), c.pending, true});
+      }
     }
   }
   if (rows_.empty()) return;
@@ -101,64 +169,78 @@ void Generator::step(const Sink& sink) {
   const int32_t nv = ctx_.n_vocab();
 
   // Walk the rows again slot by slot (rows of a slot are contiguous, in slot order).
-  size_t r = 0;
   for (auto& s : slots_) {
     if (!s) continue;
-    const float* last = nullptr;  // logits of the slot's last row
+    std::vector<const float*> last;  // per choice: the logits to sample from (null: no row)
     if (s->in_prompt) {
       const int64_t end = std::min<int64_t>(s->n_prompt, s->fed + kMaxMicroBatch);
-      for (int64_t p = s->fed; p < end; ++p, ++r) {
-        if (!rows_[r].logits) continue;
+      const float* prompt_last = nullptr;
+      for (int64_t p = s->fed; p < end; ++p) {
+        const bool want = p + 1 == s->n_prompt || s->in_span(p + 1);
+        if (!want) continue;
         if (p + 1 < s->n_prompt && s->in_span(p + 1)) {
-          sink(GenerationEvent{GenerationEvent::Kind::Logits, s->id, p + 1, s->req.prompt[static_cast<size_t>(p + 1)],
-                               logits});
+          sink(make_event(GenerationEvent::Kind::Logits, s->id, p + 1, s->req.prompt[static_cast<size_t>(p + 1)], logits));
         }
-        last = logits;
+        prompt_last = logits;
         logits += nv;
       }
       s->fed = end;
       if (s->fed < s->n_prompt) continue;  // more prompt next step
       s->in_prompt = false;
-      s->idx = s->n_prompt;
+      s->choices[0].idx = s->n_prompt;
+      // The other choices share the prompt's blocks from here on.
+      for (int32_t c = 1; c < s->req.n; ++c) {
+        s->choices.emplace_back(ctx_.seq_fork(s->choices[0].seq), s->req.sampling, s->req.seed + static_cast<uint64_t>(c));
+        s->choices.back().idx = s->n_prompt;
+      }
+      last.assign(s->choices.size(), prompt_last);
     } else {
-      ++r;
-      last = logits;
-      logits += nv;
-    }
-    // Sample the token at index idx from `last` (greta_infer's loop, one iteration).
-    std::string stop;
-    const bool generating = s->n_generated < s->req.max_tokens;
-    if (!generating && !s->in_span(s->idx)) {
-      stop = "max-tokens";
-    } else {
-      const TokenId id = s->sampler.sample(last, nv);
-      if (s->in_span(s->idx)) sink(GenerationEvent{GenerationEvent::Kind::Logits, s->id, s->idx, id, last});
-      if (!generating) {
-        stop = "max-tokens";
-      } else {
-        s->n_generated += 1;
-        sink(GenerationEvent{GenerationEvent::Kind::Token, s->id, s->idx, id});
-        const bool more = s->n_generated < s->req.max_tokens || s->in_span(s->idx + 1);
-        if (!s->req.ignore_eos && tok_.is_eog(id)) {
-          stop = "end-of-generation";
-        } else if (!more) {
-          stop = "max-tokens";
-        } else if (s->idx >= ctx_.n_ctx()) {
-          stop = "context-full";
-        } else {
-          s->pending = id;
-          s->idx += 1;
-        }
+      for (const Choice& c : s->choices) {
+        last.push_back(c.live ? logits : nullptr);
+        if (c.live) logits += nv;
       }
     }
-    if (!stop.empty()) {
-      GenerationEvent done{GenerationEvent::Kind::Done, s->id};
-      done.token_idx = s->idx;
-      done.stop_reason = stop;
-      ctx_.seq_remove(s->seq);
-      s.reset();
-      sink(done);
+    for (size_t ci = 0; ci < s->choices.size(); ++ci) {
+      Choice& c = s->choices[ci];
+      if (!c.live) continue;
+      const int32_t choice = static_cast<int32_t>(ci);
+      // Sample the token at index idx from its logits (greta_infer's loop, one iteration).
+      std::string stop;
+      const bool generating = c.n_generated < s->req.max_tokens;
+      if (!generating && !s->in_span(c.idx)) {
+        stop = "max-tokens";
+      } else {
+        const TokenId id = c.sampler.sample(last[ci], nv);
+        if (s->in_span(c.idx)) {
+          sink(make_event(GenerationEvent::Kind::Logits, s->id, c.idx, id, last[ci], choice));
+        }
+        if (!generating) {
+          stop = "max-tokens";
+        } else {
+          c.n_generated += 1;
+          sink(make_event(GenerationEvent::Kind::Token, s->id, c.idx, id, last[ci], choice));
+          const bool more = c.n_generated < s->req.max_tokens || s->in_span(c.idx + 1);
+          if (!s->req.ignore_eos && tok_.is_eog(id)) {
+            stop = "end-of-generation";
+          } else if (!more) {
+            stop = "max-tokens";
+          } else if (c.idx >= ctx_.n_ctx()) {
+            stop = "context-full";
+          } else {
+            c.pending = id;
+            c.idx += 1;
+          }
+        }
+      }
+      if (!stop.empty()) {
+        GenerationEvent done = make_event(GenerationEvent::Kind::Done, s->id, c.idx, 0, nullptr, choice);
+        done.stop_reason = stop;
+        ctx_.seq_remove(c.seq);
+        c.live = false;
+        sink(done);
+      }
     }
+    if (s->n_sequences() == 0) s.reset();
   }
 }
 

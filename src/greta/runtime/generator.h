@@ -37,6 +37,11 @@ struct GenerationRequest {
   // still sampled to complete the span, reported as a Logits event only.
   int64_t logits_start = 0;
   int64_t logits_count = 0;
+  // Choices (1..parallel): after the prompt, n-1 sequences are forked from the prompt's
+  // (Context::seq_fork: they share its KV blocks, copy-on-write) and each samples on its own.
+  // Choice c samples with seed + c, so choice c of a request equals choice 0 of the same request
+  // with seed + c and n = 1. The request takes n of the `parallel` sequences from admission on.
+  int32_t n = 1;
 };
 
 struct GenerationEvent {
@@ -50,8 +55,11 @@ struct GenerationEvent {
   int64_t request = 0;      // id returned by submit()
   int64_t token_idx = 0;    // Logits, Token
   TokenId token = 0;        // Logits, Token
-  const float* logits = nullptr;  // Logits: [n_vocab] f32, valid during the callback
+  // Logits: the logits of token_idx; Token: the logits the token was sampled from (the same
+  // values). [n_vocab] f32, valid during the callback.
+  const float* logits = nullptr;
   std::string stop_reason;  // Done
+  int32_t choice = 0;       // Logits, Token, Done: the choice (0..n-1); prompt logits: 0
 };
 
 class Generator {
@@ -61,18 +69,27 @@ class Generator {
   ~Generator();
 
   // Queues a request; returns its id (0, 1, ... in submission order). Throws greta::Error for an
-  // empty prompt, a prompt longer than the context or a token id out of range.
+  // empty prompt, a prompt longer than the context, a token id out of range or n outside
+  // [1, parallel].
   int64_t submit(GenerationRequest request);
-  // Stops a request (waiting or running); its sequence and KV blocks are freed at once.
+  // Stops a request (waiting or running); its sequences and KV blocks are freed at once.
+  // PRECONDITIONS (cancel, stop_choice): not called from inside step()'s sink.
   void cancel(int64_t request);
+  // Ends one running choice of a request (a stop string matched, say) without a Done event; the
+  // request ends when its last choice has. Unknown ids and ended choices are ignored.
+  void stop_choice(int64_t request, int32_t choice);
 
   bool idle() const;           // nothing waiting or running
-  int32_t n_running() const;
+  int32_t n_running() const;   // requests with a slot
   int32_t n_waiting() const;
+  int32_t n_sequences() const; // sequences held by running requests (each counts n in its prompt)
+  int32_t parallel() const { return parallel_; }
+  int32_t last_step_sequences() const { return last_step_sequences_; }  // sequences in the last batch
 
-  // One forward pass: admits waiting requests into free slots, runs the batch (prompt chunks of
-  // new requests, one token of each running one), samples, and reports the events in a fixed
-  // order (by slot).
+  // One forward pass: admits waiting requests into free slots (in submission order: a request
+  // whose n does not fit yet waits, and so do those behind it), runs the batch (prompt chunks of
+  // new requests, one token of each running choice), samples, and reports the events in a fixed
+  // order (by slot, then by choice).
   using Sink = std::function<void(const GenerationEvent&)>;
   void step(const Sink& sink);
 
@@ -85,6 +102,7 @@ class Generator {
   std::deque<std::pair<int64_t, GenerationRequest>> waiting_;
   std::vector<std::unique_ptr<Slot>> slots_;  // [parallel]; null: free
   std::vector<BatchRow> rows_;
+  int32_t last_step_sequences_ = 0;
 };
 
 }  // namespace greta
