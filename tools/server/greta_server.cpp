@@ -23,6 +23,9 @@
 #include "greta/server/api.h"
 #include "greta/server/server_options.h"
 #include "greta_server_chat_html.h"
+#ifdef GRETA_HAVE_CUDA
+#include "greta/cuda/cuda_backend.h"
+#endif
 
 namespace {
 
@@ -101,6 +104,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   const ServerOptions& o = parsed.options;
+#ifdef GRETA_HAVE_CUDA
+  cuda::register_backend();
+#endif
   if (find_backend(o.backend) == nullptr) {
     fail("--backend " + o.backend + ": this greta_server was built without it (configure with -DGRETA_CUDA=ON for cuda)",
          kExitUsage);
