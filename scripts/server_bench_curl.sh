@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # greta_server throughput with curl only (for machines without Node, such as the GPU machine):
 # S concurrent streamed completions of N tokens (EOS ignored, greedy) on 127.0.0.1, after one
-# warm-up request; prints the aggregate generated tokens/s and time to first byte p50 / p99.
+# warm-up request; prints the aggregate generated tokens/s and the time to first token p50 / p99
+# (from sending the request to the first SSE event that carries a token).
 #   scripts/server_bench_curl.sh SERVER_BIN MODEL BACKEND "1 16" [N] [THREADS]
 set -u -o pipefail
 BIN=$1 MODEL=$2 BACKEND=$3 STREAMS=$4 N=${5:-32} THREADS=${6:-2}
@@ -21,10 +22,16 @@ for s in $STREAMS; do
   curl -sN -o /dev/null -d @"$TMP/body0.json" -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/completions"
   t0=$(date +%s.%N)
   for i in $(seq 0 $((s - 1))); do
-    curl -sN -o "$TMP/out$i.txt" -w '%{time_starttransfer}\n' -d @"$TMP/body$i.json" -H 'Content-Type: application/json' \
-      "http://127.0.0.1:$PORT/v1/completions" >"$TMP/ttfb$i.txt" &
+    {
+      curl -sN -d @"$TMP/body$i.json" -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/completions" |
+        while IFS= read -r line; do
+          if [ ! -f "$TMP/first$i" ] && [[ $line == *'"token_ids":['[0-9]* ]]; then date +%s.%N >"$TMP/first$i"; fi
+          printf '%s\n' "$line"
+        done >"$TMP/out$i.txt"
+      awk -v t0="$t0" '{ printf "%.6f\n", $1 - t0 }' "$TMP/first$i" >"$TMP/ttfb$i.txt"
+    } &
   done
-  wait $(jobs -p | grep -v "^$pid\$") 2>/dev/null
+  for j in $(jobs -p); do [ "$j" = "$pid" ] || wait "$j"; done
   t1=$(date +%s.%N)
   kill -TERM $pid; wait $pid
   tokens=$(cat "$TMP"/out*.txt | grep -o '"token_ids":\[[0-9,]*\]' | tr -cd ',[' | tr -d '[' | wc -c)
@@ -33,6 +40,6 @@ for s in $STREAMS; do
   p50=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$TMP/ttfb.sorted")
   p99=$(tail -1 "$TMP/ttfb.sorted")
   awk -v s="$s" -v n="$N" -v t0="$t0" -v t1="$t1" -v c="$chunks" -v p50="$p50" -v p99="$p99" 'BEGIN {
-    printf "server_bench: %d stream(s) x %d tokens (%d token chunks received): %.1f generated tokens/s aggregate, time to first byte p50 %.3f s, p99 %.3f s\n", s, n, c, s * n / (t1 - t0), p50, p99 }'
-  rm -f "$TMP"/out*.txt "$TMP"/ttfb*.txt
+    printf "server_bench: %d stream(s) x %d tokens (%d token chunks received): %.1f generated tokens/s aggregate, time to first token p50 %.3f s, p99 %.3f s\n", s, n, c, s * n / (t1 - t0), p50, p99 }'
+  rm -f "$TMP"/out*.txt "$TMP"/ttfb*.txt "$TMP"/first*
 done
