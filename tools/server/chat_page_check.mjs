@@ -102,7 +102,13 @@ try {
   clearTimeout(killer);
   browser.kill("SIGTERM");
   await new Promise((r) => (browser.exitCode !== null ? r() : browser.on("exit", r)));
-  rmSync(profile, { recursive: true, force: true });
+  // Chromium's helper processes can still be writing the profile for a moment after the browser
+  // exits: retry the removal.
+  try {
+    rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  } catch (e) {
+    console.error(`chat_page_check: note: could not remove ${profile}: ${e.message}`);
+  }
   const code = await stopServer(srv);
   if (code !== 0) fail(`greta_server exit ${code}`);
 }

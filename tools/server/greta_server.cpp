@@ -258,6 +258,9 @@ int run(int argc, char** argv) {
     if (listening_done.load()) return;
     std::fprintf(stderr, "greta_server: %s: stopping (running requests get %d s)\n",
                  sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "--exit-after", o.shutdown_grace_s);
+    // httplib's stop() does nothing until listen_after_bind() has started its loop: a signal that
+    // arrives right after the "listening" line (a slow start, e.g. under a sanitizer) must wait.
+    while (!svr.is_running() && !listening_done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     svr.stop();
     engine.shutdown(std::chrono::seconds(o.shutdown_grace_s));
   });
