@@ -214,6 +214,21 @@ struct CudaBackend::Impl {
     return b;
   }
   void grow_meta(int64_t rows, int64_t tables);
+
+  // The matmul's activation scratch (launch_matmul), grown outside recorded steps: a step is
+  // run directly the first time its key is seen, which sizes the buffer for its replays.
+  DevBuf mm_scratch;
+  void* matmul_scratch(int64_t bytes) {
+    if (bytes <= 0) return nullptr;
+    if (static_cast<size_t>(bytes) > mm_scratch.bytes()) {
+      GRETA_ASSERT_MSG(!capturing(), "the matmul scratch grew inside a recorded step");
+      sync("growing the matmul scratch");
+      drop_graphs();  // they hold the old address
+      mm_scratch = DevBuf();
+      mm_scratch = DevBuf(static_cast<size_t>(std::max<int64_t>(bytes, int64_t{1} << 20)), "the matmul scratch");
+    }
+    return mm_scratch.get();
+  }
 };
 
 std::unique_ptr<GpuWeight> CudaBackend::Impl::upload_weight(const WeightView& w, const std::string& name) {
@@ -399,7 +414,8 @@ int64_t CudaBackend::memory_bytes() const {
 CudaBackend::MemoryUse CudaBackend::memory_use() const {
   const Impl& s = *impl_;
   return {s.weight_bytes, static_cast<int64_t>(s.kv_k.bytes() + s.kv_v.bytes()),
-          s.activation_bytes + static_cast<int64_t>(s.rope_cos.bytes() + s.rope_sin.bytes() + s.meta.bytes())};
+          s.activation_bytes + static_cast<int64_t>(s.rope_cos.bytes() + s.rope_sin.bytes() + s.meta.bytes() +
+                                                    s.mm_scratch.bytes())};
 }
 
 void CudaBackend::set_batch(const backend::BatchRows& rows) {
@@ -516,30 +532,33 @@ void CudaBackend::get_rows(Tensor src, Tensor dst) {
 }
 
 void CudaBackend::matmul(const Weight& w, Tensor x, Tensor y, bool accumulate) {
-  const Impl& s = *impl_;
+  Impl& s = *impl_;
   const DevMatrix& m = s.dev(w).m;
   GRETA_ASSERT(x.cols == m.cols && y.cols == m.rows && y.rows == x.rows);
   // The kernel loads activations in 16-byte groups.
   GRETA_ASSERT_MSG(reinterpret_cast<uintptr_t>(x.data) % 16 == 0 && x.ld % 4 == 0,
                    "matmul: activation rows must be 16-byte aligned");
-  launch_matmul(s.stream, m, x.data, x.ld, x.rows, y.data, y.ld, accumulate);
+  launch_matmul(s.stream, m, x.data, x.ld, x.rows, y.data, y.ld, accumulate,
+                s.matmul_scratch(matmul_scratch_bytes(m, x.rows)));
 }
 
 void CudaBackend::matmul_multi(std::span<const backend::MatmulOut> outs, Tensor x) {
-  const Impl& s = *impl_;
+  Impl& s = *impl_;
   GRETA_ASSERT(outs.size() <= static_cast<size_t>(kMaxMulti));
   GRETA_ASSERT_MSG(reinterpret_cast<uintptr_t>(x.data) % 16 == 0 && x.ld % 4 == 0,
                    "matmul: activation rows must be 16-byte aligned");
   DevMatmulOut d[kMaxMulti];
+  int64_t scratch = 0;
   for (size_t i = 0; i < outs.size(); ++i) {
     const DevMatrix& m = s.dev(*outs[i].w).m;
     const Tensor& y = outs[i].y;
     GRETA_ASSERT(x.cols == m.cols && y.cols == m.rows && y.rows == x.rows);
     d[i] = DevMatmulOut{m, y.data, y.ld};
+    scratch = std::max(scratch, matmul_scratch_bytes(m, x.rows));
   }
   // One launch for outputs of one type (QKV, gate/up); each output's rows run the same warp code
   // as matmul alone, so the bits are the same.
-  launch_matmul_multi(s.stream, d, static_cast<int>(outs.size()), x.data, x.ld, x.rows);
+  launch_matmul_multi(s.stream, d, static_cast<int>(outs.size()), x.data, x.ld, x.rows, s.matmul_scratch(scratch));
 }
 
 void CudaBackend::rms_norm(Tensor x, const Weight& w, Tensor y, float eps) {

@@ -98,13 +98,22 @@ struct DevKvPool {
 };
 
 // y[m, n] (+)= sum_k W[n, k] x[m, k]. x: [m, w.cols] f32 stride ldx (16-byte aligned rows);
-// y: [m, w.rows] stride ldy. One warp per (n, group of R activation rows; R from m); lane l owns
-// the 8-element groups l, l + 32, ... of K in ascending order (block types dequantized in
-// registers, bit-equal to dequantize_row; float types then tail element 8 * (K / 8) + l) and
-// takes acc = fma(w_k, x_k, acc) for its elements in ascending k; a fixed xor-shuffle tree sums
-// the 32 partials. accumulate: y += (the sum).
+// y: [m, w.rows] stride ldy. Two kernels, chosen by (type, K) alone (matmul_tc.h):
+//   - tensor cores (CUDA; F16/BF16 with K % 32 == 0 and every block type): x converted once
+//     into `scratch` (f16/bf16, or 8-bit blocks of 32 with scales and sums), MMAs over four
+//     fixed K slices folded in order (matmul_tc.cu states the arithmetic);
+//   - FMA (F32, the rest, and every type on HIP or with GRETA_CUDA_MMA=0): one warp per
+//     (n, group of R activation rows; R from m); lane l owns the 8-element groups l, l + 32, ...
+//     of K in ascending order (block types dequantized in registers, bit-equal to
+//     dequantize_row; float types then tail element 8 * (K / 8) + l) and takes
+//     acc = fma(w_k, x_k, acc) for its elements in ascending k; a fixed xor-shuffle tree sums
+//     the 32 partials.
+// Either way a row's bits depend on its weight row, its activation row and K only.
+// accumulate: y += (the sum). scratch: matmul_scratch_bytes(w, m) bytes of device memory.
 void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
-                   bool accumulate);
+                   bool accumulate, void* scratch);
+// Device scratch launch_matmul needs for m activation rows (0 when the FMA kernel runs w).
+int64_t matmul_scratch_bytes(const DevMatrix& w, int64_t m);
 // Several products of the same x in one launch (1..kMaxMulti outputs of one type and K); each
 // output bit-identical to launch_matmul alone (the same warp code per row). Outputs whose types
 // differ are launched one by one.
@@ -114,7 +123,8 @@ struct DevMatmulOut {
   float* y = nullptr;
   int64_t ldy = 0;
 };
-void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const float* x, int64_t ldx, int64_t m);
+void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const float* x, int64_t ldx, int64_t m,
+                         void* scratch);
 
 // Reads `bytes` bytes of device memory `passes` times and returns the best pass's rate in GB/s
 // (the device read bandwidth that bounds a decode step). Allocates and frees its buffer.

@@ -1,5 +1,5 @@
-// The matmul kernel (kernels.h, launch_matmul): weights in their storage type, dequantized in
-// registers. Built with -fmad=false: every fused multiply-add is an explicit __fmaf_rn.
+// The FMA matmul kernel (kernels.h, launch_matmul; the tensor-core one is matmul_tc.cu, which
+// launch_matmul picks by type and K): weights in their storage type, dequantized in registers. Built with -fmad=false: every fused multiply-add is an explicit __fmaf_rn.
 //
 // Invariance: y[m, n] is the sum of W[n, k]·x[m, k] computed by warp-lane chains and one shuffle
 // tree whose shape depends on K only. Lane l owns the 8-element groups l, l + 32, l + 64, ... of
@@ -11,10 +11,14 @@
 // of these operations.
 
 #include <stdint.h>
+#include <stdlib.h>
+
+#include <string>
 
 #include "greta/cuda/dequant.cuh"
 #include "greta/cuda/gpu_compat.h"
 #include "greta/cuda/kernels.h"
+#include "greta/cuda/matmul_tc.h"
 
 namespace greta::cuda {
 namespace {
@@ -201,9 +205,25 @@ void launch(cudaStream_t st, MultiArgs a, const float* x, int64_t ldx, int64_t m
 
 }  // namespace
 
+// The tensor-core path, unless GRETA_CUDA_MMA=0 (read once: a process never mixes the two).
+bool use_tc(const DevMatrix& w) {
+  static const bool on = [] {
+    const char* e = std::getenv("GRETA_CUDA_MMA");
+    return !(e != nullptr && std::string(e) == "0");
+  }();
+  return on && tc_covers(w.type, w.cols);
+}
+
+int64_t matmul_scratch_bytes(const DevMatrix& w, int64_t m) { return use_tc(w) ? tc_scratch_bytes(w.type, w.cols, m) : 0; }
+
 void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
-                   bool accumulate) {
+                   bool accumulate, void* scratch) {
   if (m <= 0 || w.rows <= 0) return;
+  if (use_tc(w)) {
+    const TcOut out{w, y, ldy};
+    tc_matmul(s, &out, 1, accumulate, x, ldx, m, scratch);
+    return;
+  }
   MultiArgs a{};
   a.w[0] = w;
   a.y[0] = y;
@@ -213,12 +233,19 @@ void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, in
   launch(static_cast<cudaStream_t>(s), a, x, ldx, m);
 }
 
-void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const float* x, int64_t ldx, int64_t m) {
+void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const float* x, int64_t ldx, int64_t m,
+                         void* scratch) {
   if (m <= 0 || n_outs <= 0) return;
   bool same = n_outs <= kMaxMulti;
   for (int i = 1; i < n_outs && same; ++i) same = outs[i].w.type == outs[0].w.type && outs[i].w.cols == outs[0].w.cols;
   if (!same) {
-    for (int i = 0; i < n_outs; ++i) launch_matmul(s, outs[i].w, x, ldx, m, outs[i].y, outs[i].ldy, false);
+    for (int i = 0; i < n_outs; ++i) launch_matmul(s, outs[i].w, x, ldx, m, outs[i].y, outs[i].ldy, false, scratch);
+    return;
+  }
+  if (use_tc(outs[0].w)) {
+    TcOut t[kMaxMulti];
+    for (int i = 0; i < n_outs; ++i) t[i] = TcOut{outs[i].w, outs[i].y, outs[i].ldy};
+    tc_matmul(s, t, n_outs, false, x, ldx, m, scratch);
     return;
   }
   MultiArgs a{};
