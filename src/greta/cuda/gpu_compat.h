@@ -1,10 +1,13 @@
 #pragma once
 // The one place where CUDA and HIP differ for greta's GPU backend. The kernels and the backend
-// are written against the CUDA runtime API; a HIP build (-DGRETA_HIP, hipcc) maps the names
-// below onto HIP. Warp-level code always works in logical groups of 32 lanes (the `width`
-// argument of the shuffles), so the reduction trees -- and therefore the bits -- are the same on
-// a 64-lane AMD wavefront as on a 32-lane NVIDIA warp. A block-wide barrier must be reached by
-// every warp of the block: kernels keep out-of-range warps running instead of returning early.
+// are written against the CUDA runtime API; a HIP build (cmake -DGRETA_HIP=ON: GRETA_HIP defined,
+// .cu files compiled by hipcc, docs/GPU.md) maps the names below onto HIP. Warp-level code always
+// works in logical groups of 32 lanes (the `width` argument of the shuffles; lane = threadIdx.x
+// % 32), so the reduction trees -- and therefore the bits -- are the same on a 64-lane AMD
+// wavefront as on a 32-lane NVIDIA warp; a logical warp must be converged at a shuffle (the other
+// half of its wavefront need not be). A block-wide barrier (__syncthreads) must be reached by
+// every thread of the block: kernels keep out-of-range warps running instead of returning early.
+// CUDA-only code (mma.sync: matmul_tc.cu) sits under #if !defined(GRETA_HIP).
 
 #if defined(GRETA_HIP)
 #include <hip/hip_fp16.h>
@@ -54,9 +57,26 @@
 #define cudaEventElapsedTime hipEventElapsedTime
 #define cudaDeviceGetAttribute hipDeviceGetAttribute
 #define cudaDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
+#define cudaEventQuery hipEventQuery
+#define cudaErrorNotReady hipErrorNotReady
+#define cudaHostAlloc hipHostMalloc  // pinned host memory; same arguments
+#define cudaHostAllocDefault hipHostMallocDefault
+#define cudaFreeHost hipHostFree
+// Lane i of a logical warp reads lane (i ^ m) or src of the same 32-lane half of the wavefront.
 #define GRETA_SHFL_XOR(v, m) __shfl_xor((v), (m), 32)
 #define GRETA_SHFL(v, src) __shfl((v), (src), 32)
-#define GRETA_SYNCWARP() __syncthreads()  // HIP: a block-wide barrier where a warp one is meant
+// __syncwarp: a logical warp's 32 lanes lie in one wavefront, which runs in lockstep and whose
+// LDS accesses complete in order, so ordering its shared-memory writes before the other lanes'
+// reads takes only wavefront-scope fences around a code-motion barrier -- no s_barrier, so it is
+// safe where the rest of the block has left or diverged (older HIP has no __syncwarp).
+#if defined(__HIP__)
+__device__ __forceinline__ void greta_syncwarp() {
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "wavefront");
+  __builtin_amdgcn_wave_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "wavefront");
+}
+#endif
+#define GRETA_SYNCWARP() greta_syncwarp()
 #else
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>

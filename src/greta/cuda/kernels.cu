@@ -16,6 +16,9 @@
 namespace greta::cuda {
 namespace {
 
+// Every reduction below is a shuffle tree within a logical warp of 32 lanes (gpu_compat.h): on a
+// 64-lane AMD wavefront each half runs the same tree, so no kernel depends on the hardware warp
+// width and the summation order is the same on both vendors.
 constexpr int kWarp = 32;           // logical warp (gpu_compat.h)
 constexpr int kBlock = 128;         // threads per block for warp-per-task kernels
 constexpr int kMaxHeadDim = 256;    // attention: head_dim / 32 accumulators per lane
@@ -207,7 +210,8 @@ __global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, in
   const int64_t n_tasks = n * n_head;
   int64_t task = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
   // A warp past the last task recomputes the last one and writes nothing: no warp returns
-  // before a barrier the others reach (GRETA_SYNCWARP is block-wide on HIP).
+  // early, so the kernel stays correct even where GRETA_SYNCWARP were a block-wide barrier (on
+  // HIP it is a wavefront-scope sync: one 64-lane wavefront holds two logical warps).
   const bool writes = task < n_tasks;
   if (!writes) task = n_tasks - 1;
   const int hd = kv.head_dim;
