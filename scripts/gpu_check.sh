@@ -84,26 +84,10 @@ for t in ${GPU_CHECK_BENCH:-}; do
     # Kernel durations of decode steps (launched one by one: GRETA_CUDA_GRAPH=0), past the
     # warm-up; summed per kernel name.
     GRETA_CUDA_GRAPH=0 timeout 150 "$NCU" --clock-control none --launch-skip 1500 --launch-count 500 \
-      --metrics gpu__time_duration.sum --csv --print-units base \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum --csv --print-units base \
       "$B/greta_bench" --backend cuda -m "$m" -p 0 -n 16 -r 1 --dtype f16 >"$OUT/ncu_$t.csv" 2>&1
     log "ncu: kernel time per name over 500 decode kernels ($OUT/ncu_$t.csv)"
-    python3 - "$OUT/ncu_$t.csv" <<'PY' | tee -a "$OUT/summary.txt"
-import csv, sys, collections, re
-rows = [r for r in csv.reader(open(sys.argv[1], errors="replace")) if len(r) > 10]
-if not rows: print("no ncu rows"); sys.exit()
-h = rows[0]; ki = h.index("Kernel Name"); vi = h.index("Metric Value")
-t = collections.defaultdict(float); n = collections.Counter()
-for r in rows[1:]:
-    try: v = float(r[vi].replace(",", ""))
-    except ValueError: continue
-    mt = re.search(r"(\w+_kernel)(<[^()]*>)?", r[ki])
-    k = (mt.group(1) + (mt.group(2) or "")) if mt else r[ki][:60]
-    if "matmul" in k: k += " grid" + r[h.index("Grid Size")]
-    t[k] += v; n[k] += 1
-tot = sum(t.values())
-for k, v in sorted(t.items(), key=lambda x: -x[1]): print(f"{v/1e3:10.1f} us {100*v/tot:5.1f}% n={n[k]:4d} avg {v/n[k]/1e3:7.2f} us  {k[:90]}")
-print(f"total {tot/1e3:.1f} us over {sum(n.values())} kernels")
-PY
+    python3 scripts/ncu_summary.py "$OUT/ncu_$t.csv" | tee -a "$OUT/summary.txt"
   fi
   first=0
 done

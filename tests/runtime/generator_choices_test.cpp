@@ -46,6 +46,7 @@ GenerationRequest request(const Tokenizer& tok, const char* text, uint64_t seed,
   r.seed = seed;
   r.n = n;
   r.ignore_eos = true;
+  r.token_logits = true;  // the tests read the logits of Token events
   return r;
 }
 

@@ -65,11 +65,18 @@ double peak_rss_mib() {
 struct Limits {
   double bandwidth_gb_s = 0;
   double bandwidth_per_cpu_gb_s = 0;  // over each thread's CPU time
+  int bandwidth_threads = 0;
   double fma_peak_gflops = 0;
 };
+// The read bandwidth is the machine's: every hardware thread reads (at least the run's threads),
+// best of 5 passes (greta/cpu/bandwidth.h). The FMA peak is that of the run's threads.
 Limits measure_limits(greta::ThreadPool& pool) {
   Limits l;
-  l.bandwidth_gb_s = greta::cpu::measure_read_bandwidth(pool, {}, &l.bandwidth_per_cpu_gb_s);
+  {
+    greta::ThreadPool all(std::max(pool.n_threads(), greta::cpu::hardware_threads()));
+    l.bandwidth_threads = all.n_threads();
+    l.bandwidth_gb_s = greta::cpu::measure_read_bandwidth(all, {}, &l.bandwidth_per_cpu_gb_s);
+  }
   l.fma_peak_gflops = greta::cpu::measure_fma_peak_gflops(pool);
   return l;
 }
@@ -173,6 +180,7 @@ int run_kernel(const std::string& type_name, int64_t rows, int64_t cols, int64_t
                         {"gflops_per_cpu_time", gflops_cpu},
                         {"weight_gb_s_per_cpu_time", static_cast<double>(mat_bytes) / cpu_s / 1e9},
                         {"bandwidth_gb_s_per_cpu_time", lim.bandwidth_per_cpu_gb_s}, {"fraction_of_fma_peak_cpu_time", gflops_cpu / lim.fma_peak_gflops},
+                        {"bandwidth_threads", lim.bandwidth_threads},
                         {"simd_target", cpu::bandwidth_simd_target()}};
     std::cout << j.dump() << "\n";
   } else {
@@ -217,17 +225,31 @@ double parallel_decode_rate(const greta::LoadedModel& lm, const greta::SessionOp
   Context ctx(lm, co);
   std::vector<double> rates;
   std::vector<BatchRow> rows(static_cast<size_t>(parallel));
+  // Each sequence samples its next token on the backend (only the ids come back), as
+  // greta_batched does; the fed tokens stay the prompt's, so every run does the same work.
+  std::vector<Sampler> samplers;
+  for (int i = 0; i < parallel; ++i) samplers.emplace_back(SamplerParams{}, static_cast<uint64_t>(i + 1));
+  std::vector<RowSample> samples(static_cast<size_t>(parallel));
+  std::vector<TokenId> ids(static_cast<size_t>(parallel));
+  const auto step = [&] {
+    for (int i = 0; i < parallel; ++i) {
+      rows[i].host_logits = false;
+      samples[i] = {i, samplers[i].params(), samplers[i].peek_draw()};
+    }
+    ctx.decode(rows, samples, ids.data());
+    for (Sampler& s : samplers) s.skip_draw();
+  };
   for (int r = 0; r < reps; ++r) {
     std::vector<SeqId> seqs;
     for (int i = 0; i < parallel; ++i) seqs.push_back(ctx.seq_add());
     for (int i = 0; i < parallel; ++i) rows[i] = {seqs[i], 0, prompt[static_cast<size_t>(i) % prompt.size()], true};
-    ctx.decode(rows);
+    step();
     const auto t0 = Clock::now();
-    for (int step = 1; step <= n_gen; ++step) {
+    for (int pos = 1; pos <= n_gen; ++pos) {
       for (int i = 0; i < parallel; ++i) {
-        rows[i] = {seqs[i], step, prompt[static_cast<size_t>(step + i) % prompt.size()], true};
+        rows[i] = {seqs[i], pos, prompt[static_cast<size_t>(pos + i) % prompt.size()], true};
       }
-      ctx.decode(rows);
+      step();
     }
     rates.push_back(static_cast<double>(n_gen) * parallel / seconds_since(t0));
     for (SeqId s : seqs) ctx.seq_remove(s);
@@ -263,9 +285,14 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   std::vector<TokenId> prompt(static_cast<size_t>(std::max(n_prompt, 1)));
   for (auto& v : prompt) v = static_cast<TokenId>(tok(rng));
 
+  // Generation as greta_infer runs it: the next token is sampled on the backend (default
+  // sampling parameters) and only its id comes back; the fed tokens stay the prompt's, so every
+  // repetition does the same work.
+  Sampler sampler(SamplerParams{}, 1);
   // Warm-up: touch every weight once (page cache, TLB) through both paths.
-  session.prefill(std::span<const TokenId>(prompt.data(), std::min<size_t>(prompt.size(), 8)), false);
-  session.decode(prompt[0]);
+  session.prefill_sample(std::span<const TokenId>(prompt.data(), std::min<size_t>(prompt.size(), 8)), false, false,
+                         &sampler);
+  session.decode_sample(prompt[0], false, &sampler);
   session.reset();
 
   // Rates over wall time, and over CPU time per thread (process CPU time / threads): on a shared
@@ -276,7 +303,7 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
       session.reset();
       const auto t0 = Clock::now();
       const double c0 = process_cpu_seconds();
-      session.prefill(prompt, false);
+      session.prefill_sample(prompt, false, false, &sampler);
       pp.push_back(n_prompt / seconds_since(t0));
       pp_cpu.push_back(n_prompt / ((process_cpu_seconds() - c0) / threads));
     }
@@ -286,7 +313,7 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
       const auto t0 = Clock::now();
       const double c0 = process_cpu_seconds();
       for (int i = 0; i < n_gen; ++i) {
-        session.decode(id);
+        session.decode_sample(id, false, &sampler);
         id = prompt[static_cast<size_t>(i + 1) % prompt.size()];
       }
       tg.push_back(n_gen / seconds_since(t0));
@@ -332,6 +359,9 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                         {"tg", {{"n_tokens", n_gen}, {"tokens_per_s", stg.median}, {"min", stg.min}, {"max", stg.max}}},
                         {"bandwidth_gb_s", lim.bandwidth_gb_s},
                         {"bandwidth_gb_s_per_cpu_time", lim.bandwidth_per_cpu_gb_s},
+                        {"bandwidth_threads", lim.bandwidth_threads},
+                        {"bandwidth_source", gpu ? "device read kernel (best of 5 passes over 2 GiB)"
+                                                 : "all hardware threads streaming 512 MiB (best of 5 passes)"},
                         {"weight_bytes_per_token", st.weight_bytes_per_token},
                         {"decode_limit_tokens_per_s", limit_tps},
                         {"decode_fraction_of_limit", stg.median / limit_tps},
@@ -350,15 +380,15 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                           {"tokens_per_s", par_tps},
                           {"speedup_vs_one_sequence", stg.median > 0 ? par_tps / stg.median : 0.0}}},
                         {"simd_target", gpu ? "none" : cpu::bandwidth_simd_target()},
+                        {"sampling", "on the backend, ids only (default parameters)"},
                         {"backend", backend}};
     if (gpu) {
       // Not measured on the GPU (the CPU's FMA peak and CPU-time rates mean nothing there).
-      for (const char* k : {"fma_peak_gflops", "prefill_fraction_of_fma_peak", "bandwidth_gb_s_per_cpu_time",
+      for (const char* k : {"fma_peak_gflops", "prefill_fraction_of_fma_peak", "bandwidth_gb_s_per_cpu_time", "bandwidth_threads",
                             "decode_fraction_of_limit_per_cpu_time", "pp_tokens_per_cpu_s", "tg_tokens_per_cpu_s"}) {
         j[k] = nullptr;
       }
       j["device"] = gi.device;
-      j["bandwidth_source"] = "device read kernel (best of 5 passes over 2 GiB)";
       j["gpu_memory_bytes"] = {{"weights", gi.weights}, {"kv_cache", gi.kv_cache}, {"scratch", gi.scratch},
                                {"total", gi.weights + gi.kv_cache + gi.scratch}};
       j["file_tensor_bytes"] = file_tensor_bytes(*lm);

@@ -171,35 +171,44 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   }
 
   // ---- Prompt: [0, n_prompt) ----
+  // The token at index idx is sampled on the backend by the call that computes its logits (at
+  // position idx - 1); only the id comes back, and the logits too when the dump span wants them.
+  Sampler sampler(o.sampling, o.seed);
+  std::vector<TokenId> generated;
+  // Whether the token at idx is sampled (while generating, or to complete the dump span).
+  const auto samples_at = [&](int64_t idx) {
+    return static_cast<int64_t>(generated.size()) < o.max_tokens || in_span(idx);
+  };
   const auto t_prompt = Clock::now();
-  const float* logits = nullptr;  // [n_vocab] f32, the logits at position idx - 1
+  Session::Sampled next;  // the token at idx and, when dumped, its logits [n_vocab] f32
   {
     const bool decode_last = o.mode == GenMode::Decode;
     const int64_t n_batch = decode_last ? n_prompt - 1 : n_prompt;
+    Sampler* const first = samples_at(n_prompt) ? &sampler : nullptr;
     if (n_batch > 0) {
       // Rows for prompt positions are needed only when the span covers a prompt token.
       const bool all_logits = dump && span.start <= n_prompt - 1;
-      const float* rows =  // [all_logits ? n_batch : 1, n_vocab] f32
-          session.prefill(std::span<const TokenId>(prompt_ids.data(), n_batch), all_logits);
+      const Session::Sampled p =  // logits: [all_logits ? n_batch : 1, n_vocab] f32, or none
+          session.prefill_sample(std::span<const TokenId>(prompt_ids.data(), n_batch), all_logits,
+                                 !decode_last && in_span(n_prompt), decode_last ? nullptr : first);
       if (all_logits) {
         for (int64_t pos = 0; pos < n_batch && pos + 1 < n_prompt; ++pos) {
           if (in_span(pos + 1)) {
-            dump->add(pos + 1, prompt_ids[pos + 1], rows + pos * int64_t{n_vocab}, n_vocab);
+            dump->add(pos + 1, prompt_ids[pos + 1], p.logits + pos * int64_t{n_vocab}, n_vocab);
           }
         }
       }
-      logits = all_logits ? rows + (n_batch - 1) * int64_t{n_vocab} : rows;
+      next = p;
+      if (all_logits && p.logits != nullptr) next.logits = p.logits + (n_batch - 1) * int64_t{n_vocab};
     }
-    if (decode_last) logits = session.decode(prompt_ids[n_prompt - 1]);
+    if (decode_last) next = session.decode_sample(prompt_ids[n_prompt - 1], in_span(n_prompt), first);
   }
   const double prompt_ms = ms_since(t_prompt);
 
   // ---- Generation: decode steps, identical in both modes ----
-  Sampler sampler(o.sampling, o.seed);
   Utf8Streamer streamer;
-  std::vector<TokenId> generated;
   std::string stop_reason = "max-tokens";
-  int64_t idx = n_prompt;  // index of the token sampled from `logits`
+  int64_t idx = n_prompt;  // index of the token `next` holds
   const auto t_gen = Clock::now();
   while (true) {
     if (stop_signal_received() != 0) {
@@ -208,10 +217,10 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
     }
     const bool generating = static_cast<int64_t>(generated.size()) < o.max_tokens;
     if (!generating && !in_span(idx)) break;
-    const TokenId id = sampler.sample(logits, n_vocab);
+    const TokenId id = next.token;
     // Past --max-tokens the token is sampled only to complete the dump span; it is recorded as
     // the token that would come next, not generated.
-    if (in_span(idx)) dump->add(idx, id, logits, n_vocab);
+    if (in_span(idx)) dump->add(idx, id, next.logits, n_vocab);
     if (!generating) break;
     generated.push_back(id);
     if (!o.ignore_eos && tok.is_eog(id)) {
@@ -227,7 +236,8 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
                    static_cast<long long>(n_ctx), generated.size());
       break;
     }
-    logits = session.decode(id);
+    // `more` holds, so the token at idx + 1 is sampled (samples_at(idx + 1)).
+    next = session.decode_sample(id, in_span(idx + 1), &sampler);
     ++idx;
   }
   const double gen_ms = ms_since(t_gen);

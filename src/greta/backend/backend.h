@@ -22,7 +22,9 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
+#include "greta/backend/sampling.h"
 #include "greta/backend/tensor.h"
 
 namespace greta::backend {
@@ -93,6 +95,13 @@ struct StepKey {
   bool replayable = true;  // false: run directly (tracing reads tensors mid-step)
 };
 
+// One token to sample from a row of the step's logits (backend/sampling.h is the arithmetic).
+struct SampleRow {
+  int32_t row = 0;      // row of the logits tensor
+  SampleParams params;
+  double u = 0.0;       // the PRNG draw in [0, 1) (runtime/sampler.h); unused when params.temp <= 0
+};
+
 struct MatmulOut {
   const Weight* w = nullptr;
   Tensor y;
@@ -128,6 +137,18 @@ class Backend {
   virtual void run_step(const StepKey& key, const std::function<void()>& fn) { fn(); }
   // Copies t [rows, cols] to host memory (contiguous rows) and waits for it.
   virtual void read(const Tensor& t, float* host) = 0;
+  // Samples rows of logits [rows, n_vocab = cols] after the step: ids[i] = sample_row(row
+  // samples[i].row, samples[i].params, samples[i].u) of backend/sampling.h, exactly (every
+  // backend). Waits for the step; only the ids need come back to the host. This default reads
+  // the rows and runs the reference.
+  virtual void sample(const Tensor& logits, std::span<const SampleRow> samples, int32_t* ids) {
+    std::vector<float> row(static_cast<size_t>(logits.cols));
+    SampleScratch scratch;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      read(logits.slice(samples[i].row, 1), row.data());
+      ids[i] = sample_row(row.data(), static_cast<int32_t>(logits.cols), samples[i].params, samples[i].u, scratch);
+    }
+  }
 
   // ---- Ops (the rows of a tensor argument are the micro-batch's, unless said otherwise) ----
   // out[r] = row tokens[r] of the table, converted to f32.

@@ -158,6 +158,16 @@ class CpuBackend final : public backend::Backend {
     for (int64_t r = 0; r < t.rows; ++r) std::memcpy(host + r * t.cols, t.data + r * t.ld, t.cols * sizeof(float));
   }
 
+  // The reference sampler on the rows in place (nothing is copied).
+  void sample(const Tensor& logits, std::span<const backend::SampleRow> samples, int32_t* ids) override {
+    const auto n_vocab = static_cast<int32_t>(logits.cols);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const backend::SampleRow& s = samples[i];
+      GRETA_ASSERT(s.row >= 0 && s.row < logits.rows);
+      ids[i] = backend::sample_row(logits.data + s.row * logits.ld, n_vocab, s.params, s.u, sample_scratch_);
+    }
+  }
+
   void embed(const Weight& table, Tensor out) override {
     OpTimer timer("embedding", out.rows);
     ops::embedding_lookup(table.host, tokens_.data(), out.rows, out.data, out.ld, pool_);
@@ -266,6 +276,7 @@ class CpuBackend final : public backend::Backend {
   bool attn_reserved_ = false;
   // The current micro-batch.
   std::vector<int32_t> tokens_, pos_, tables_, fresh_row0_, out_rows_;
+  backend::SampleScratch sample_scratch_;
   std::vector<ops::KvRow> kv_rows_;
   std::vector<ops::AttnRow> attn_rows_;
 };

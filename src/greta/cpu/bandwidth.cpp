@@ -67,11 +67,14 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "greta/core/error.h"
@@ -110,27 +113,47 @@ double measure_read_bandwidth(ThreadPool& pool, const BandwidthOptions& options,
     slices[t] = p;
   });
   std::vector<uint64_t> sink(static_cast<size_t>(T) * 8, 0);
-  std::vector<double> rates, cpu_rates;
-  for (int rep = 0; rep < options.reps + 1; ++rep) {  // the first pass warms up
-    std::vector<double> cpu(static_cast<size_t>(T), 0.0);
-    const auto t0 = std::chrono::steady_clock::now();
+  std::vector<double> start(static_cast<size_t>(T)), end(static_cast<size_t>(T)), cpu(static_cast<size_t>(T));
+  std::atomic<int> arrived{0};
+  const auto t_origin = std::chrono::steady_clock::now();
+  // One pass: every thread reads its slice `repeat` times, starting together.
+  const auto pass = [&](int64_t repeat, double* cpu_rate) {
+    arrived.store(0);
     pool.run_on_each_thread([&](int t) {
+      arrived.fetch_add(1);
+      while (arrived.load(std::memory_order_acquire) < T) {
+      }
       const double c0 = thread_cpu_seconds();
-      sink[t * 8] ^= HWY_DYNAMIC_DISPATCH(StreamRead)(slices[t], slice);
+      start[t] = seconds_since(t_origin);
+      uint64_t x = 0;
+      for (int64_t r = 0; r < repeat; ++r) x ^= HWY_DYNAMIC_DISPATCH(StreamRead)(slices[t], slice);
+      end[t] = seconds_since(t_origin);
       cpu[t] = thread_cpu_seconds() - c0;
+      sink[t * 8] ^= x;
     });
-    const double s = seconds_since(t0);
-    if (rep > 0) {
-      rates.push_back(static_cast<double>(slice) * T / s / 1e9);
-      double r = 0;
-      for (double c : cpu) r += static_cast<double>(slice) / c / 1e9;
-      cpu_rates.push_back(r);
-    }
+    const double s = *std::max_element(end.begin(), end.end()) - *std::min_element(start.begin(), start.end());
+    const double bytes = static_cast<double>(slice) * static_cast<double>(repeat);
+    double r = 0;
+    for (double c : cpu) r += bytes / std::max(c, 1e-9) / 1e9;
+    *cpu_rate = r;
+    return bytes * T / std::max(s, 1e-9) / 1e9;
+  };
+  // Warm-up (and the calibration of the pass length).
+  double cpu_rate = 0;
+  const double warm = pass(1, &cpu_rate);
+  const double per_pass_s = static_cast<double>(slice) * T / (warm * 1e9);
+  const auto repeat = static_cast<int64_t>(std::clamp(std::ceil(options.min_pass_seconds / per_pass_s), 1.0, 64.0));
+  double best = 0, best_cpu = 0;
+  for (int rep = 0; rep < std::max(options.reps, 1); ++rep) {
+    best = std::max(best, pass(repeat, &cpu_rate));
+    best_cpu = std::max(best_cpu, cpu_rate);
   }
   for (auto* p : slices) std::free(p);
-  if (per_cpu_gb_s) *per_cpu_gb_s = median(cpu_rates);
-  return median(rates);
+  if (per_cpu_gb_s) *per_cpu_gb_s = best_cpu;
+  return best;
 }
+
+int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 double measure_fma_peak_gflops(ThreadPool& pool, double seconds, int reps) {
   const int T = pool.n_threads();

@@ -14,6 +14,7 @@
 #include "greta/core/error.h"
 #include "greta/cuda/gpu_compat.h"
 #include "greta/cuda/kernels.h"
+#include "greta/cuda/sample.h"
 #include "greta/ops/rope.h"
 #include "greta/quant/blocks.h"
 #include "greta/quant/quant.h"
@@ -61,6 +62,36 @@ class DevBuf {
     if (p_ != nullptr) cudaFree(p_);
   }
   template <typename T = void>
+  T* get() const { return static_cast<T*>(p_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Page-locked host memory: the source of asynchronous uploads (a copy from pageable memory
+// waits for the stream first) and the target of the ids' download.
+class PinnedBuf {
+ public:
+  PinnedBuf() = default;
+  explicit PinnedBuf(size_t bytes) : bytes_(bytes) {
+    if (cudaHostAlloc(&p_, bytes == 0 ? 16 : bytes, cudaHostAllocDefault) != cudaSuccess) {
+      cudaGetLastError();
+      p_ = nullptr;
+      fail("CUDA: cannot allocate " + std::to_string(bytes) + " bytes of pinned host memory");
+    }
+  }
+  PinnedBuf(PinnedBuf&& o) noexcept : p_(std::exchange(o.p_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  PinnedBuf& operator=(PinnedBuf&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  ~PinnedBuf() {
+    if (p_ != nullptr) cudaFreeHost(p_);
+  }
+  template <typename T>
   T* get() const { return static_cast<T*>(p_); }
   size_t bytes() const { return bytes_; }
 
@@ -129,8 +160,14 @@ std::string device_description() {
   if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "CUDA device 0 (properties unavailable)";
   char mem[32];
   std::snprintf(mem, sizeof mem, "%.1f", static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
-  return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ", " +
-         std::to_string(p.multiProcessorCount) + " SMs, " + mem + " GiB)";
+#if defined(GRETA_HIP)
+  const std::string arch = p.gcnArchName;  // "gfx942:sramecc+:xnack-" on an MI300X
+  const std::string units = " CUs, ";
+#else
+  const std::string arch = "sm_" + std::to_string(p.major) + std::to_string(p.minor);
+  const std::string units = " SMs, ";
+#endif
+  return std::string(p.name) + " (" + arch + ", " + std::to_string(p.multiProcessorCount) + units + mem + " GiB)";
 }
 
 struct CudaBackend::Impl {
@@ -160,7 +197,21 @@ struct CudaBackend::Impl {
   static constexpr int64_t kHeader = 4;
   DevBuf meta;
   int64_t cap_rows = 0, cap_tables = 0;
-  std::vector<int32_t> meta_host;
+  // Two pinned staging copies, used in turn: set_batch writes one while the upload from the other
+  // may still be queued (prefill micro-batches run without a synchronisation between them); an
+  // event per copy marks when its upload has been done.
+  PinnedBuf meta_host[2];
+  cudaEvent_t meta_done[2] = {nullptr, nullptr};
+  bool meta_pending[2] = {false, false};
+  int meta_turn = 0;
+
+  // The sample op: the rows to sample and their ids, on the device and pinned on the host;
+  // logits rows sampled on the host (candidate sets larger than the device's).
+  int64_t sample_cap = 0;
+  DevBuf sample_rows, sample_ids;
+  PinnedBuf sample_rows_host, sample_ids_host;
+  std::vector<float> fallback_logits;
+  backend::SampleScratch sample_scratch;
   DevBatch batch;
   int32_t n_rows = 0, n_out = 0;
   bool fresh = false;
@@ -178,6 +229,9 @@ struct CudaBackend::Impl {
     if (stream != nullptr) {
       cudaStreamSynchronize(stream);
       cudaStreamDestroy(stream);
+    }
+    for (cudaEvent_t e : meta_done) {
+      if (e != nullptr) cudaEventDestroy(e);
     }
   }
 
@@ -298,7 +352,11 @@ void CudaBackend::Impl::grow_meta(int64_t rows, int64_t tables) {
   const int64_t n = kHeader + 5 * cap_rows + cap_tables;
   meta = DevBuf(static_cast<size_t>(n) * sizeof(int32_t), "the batch metadata");
   check(cudaMemsetAsync(meta.get(), 0, meta.bytes(), stream), "clearing the batch metadata");
-  meta_host.assign(static_cast<size_t>(n), 0);
+  for (int i = 0; i < 2; ++i) {
+    meta_host[i] = PinnedBuf(static_cast<size_t>(n) * sizeof(int32_t));
+    std::memset(meta_host[i].get<int32_t>(), 0, meta_host[i].bytes());
+    meta_pending[i] = false;  // the stream was synchronised above
+  }
   const int32_t* base = meta.get<int32_t>();
   batch.table_stride = base;
   batch.tokens = base + kHeader;
@@ -312,6 +370,7 @@ void CudaBackend::Impl::grow_meta(int64_t rows, int64_t tables) {
 CudaBackend::CudaBackend(const backend::BackendOptions& options) : impl_(std::make_unique<Impl>()) {
   if (!device_available()) fail("the CUDA backend needs a GPU: " + device_description());
   check(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking), "creating a stream");
+  for (cudaEvent_t& e : impl_->meta_done) check(cudaEventCreate(&e), "creating an event");
   const char* g = std::getenv("GRETA_CUDA_GRAPH");
   impl_->use_graph = !(g != nullptr && std::string(g) == "0");
 }
@@ -424,7 +483,12 @@ void CudaBackend::set_batch(const backend::BatchRows& rows) {
   const int64_t n_tables = int64_t{rows.n_tables} * rows.table_stride;
   s.grow_meta(std::max(rows.n_rows, rows.n_out), n_tables);
   const int64_t cap = s.cap_rows;
-  int32_t* h = s.meta_host.data();
+  // The staging copy whose upload was queued two batches ago: done by now, unless the batches
+  // came without a synchronisation between them (then this waits for that upload only).
+  const int turn = s.meta_turn;
+  s.meta_turn ^= 1;
+  if (s.meta_pending[turn]) check(cudaEventSynchronize(s.meta_done[turn]), "waiting for a batch upload");
+  int32_t* h = s.meta_host[turn].get<int32_t>();
   h[0] = rows.table_stride;
   int32_t* tok = h + Impl::kHeader;
   auto put = [&](int32_t* dst, const int32_t* src, int64_t n) {
@@ -436,10 +500,13 @@ void CudaBackend::set_batch(const backend::BatchRows& rows) {
   put(tok + 3 * cap, rows.fresh_row0, rows.n_rows);
   put(tok + 4 * cap, rows.out_rows, rows.n_out);
   put(tok + 5 * cap, rows.block_tables, n_tables);
-  // Pageable source: the bytes are staged when the call returns, so the host copy may change;
-  // the device copy is ordered after the previous step's kernels on the stream.
+  // Pinned source: the call returns at once (no host synchronisation); the device copy is ordered
+  // after the previous step's kernels on the stream, and the event tells when the staging copy
+  // may be written again.
   const size_t n = static_cast<size_t>(Impl::kHeader + 5 * cap + n_tables) * sizeof(int32_t);
   check(cudaMemcpyAsync(s.meta.get(), h, n, cudaMemcpyHostToDevice, s.stream), "uploading the batch");
+  check(cudaEventRecord(s.meta_done[turn], s.stream), "recording a batch upload");
+  s.meta_pending[turn] = true;
   s.n_rows = rows.n_rows;
   s.n_out = rows.n_out;
   s.fresh = rows.fresh_row0 != nullptr;
@@ -488,6 +555,57 @@ void CudaBackend::read(const Tensor& t, float* host) {
           "downloading a tensor");
   }
   s.sync("running the step");
+}
+
+void CudaBackend::sample(const Tensor& logits, std::span<const backend::SampleRow> samples, int32_t* ids) {
+  Impl& s = *impl_;
+  const auto n = static_cast<int64_t>(samples.size());
+  const auto n_vocab = static_cast<int32_t>(logits.cols);
+  if (n == 0) {
+    s.sync("running the step");
+    return;
+  }
+  GRETA_ASSERT_MSG(!s.capturing(), "sample inside a recorded step");
+  if (n > s.sample_cap) {
+    s.sync("growing the sampling buffers");  // nothing queued may still use the old ones
+    s.sample_cap = std::max<int64_t>({n, 2 * s.sample_cap, 64});
+    s.sample_rows = DevBuf(static_cast<size_t>(s.sample_cap) * sizeof(DevSampleRow), "the sampling rows");
+    s.sample_ids = DevBuf(static_cast<size_t>(s.sample_cap) * sizeof(int32_t), "the sampled ids");
+    s.sample_rows_host = PinnedBuf(static_cast<size_t>(s.sample_cap) * sizeof(DevSampleRow));
+    s.sample_ids_host = PinnedBuf(static_cast<size_t>(s.sample_cap) * sizeof(int32_t));
+  }
+  // The pinned copies are free: the previous sample call ended with a synchronisation.
+  auto* rows = s.sample_rows_host.get<DevSampleRow>();
+  std::vector<int64_t> on_host;  // samples whose candidate set exceeds the device's
+  for (int64_t i = 0; i < n; ++i) {
+    const backend::SampleRow& r = samples[static_cast<size_t>(i)];
+    GRETA_ASSERT(r.row >= 0 && r.row < logits.rows);
+    rows[i] = DevSampleRow{r.row, r.params.top_k, r.params.temp, r.params.top_p, r.params.min_p,
+                           backend::sample_log_min_p(r.params), r.u};
+    if (!device_samples(rows[i], n_vocab)) on_host.push_back(i);
+  }
+  check(cudaMemcpyAsync(s.sample_rows.get(), rows, static_cast<size_t>(n) * sizeof(DevSampleRow),
+                        cudaMemcpyHostToDevice, s.stream),
+        "uploading the sampling rows");
+  launch_sample(s.stream, logits.data, logits.ld, n_vocab, s.sample_rows.get<DevSampleRow>(), static_cast<int32_t>(n),
+                s.sample_ids.get<int32_t>());
+  check(cudaMemcpyAsync(s.sample_ids_host.get<int32_t>(), s.sample_ids.get(), static_cast<size_t>(n) * sizeof(int32_t),
+                        cudaMemcpyDeviceToHost, s.stream),
+        "downloading the sampled ids");
+  s.fallback_logits.resize(on_host.size() * static_cast<size_t>(n_vocab));
+  for (size_t j = 0; j < on_host.size(); ++j) {
+    const float* src = logits.data + int64_t{rows[on_host[j]].row} * logits.ld;
+    check(cudaMemcpyAsync(s.fallback_logits.data() + j * static_cast<size_t>(n_vocab), src,
+                          static_cast<size_t>(n_vocab) * sizeof(float), cudaMemcpyDeviceToHost, s.stream),
+          "downloading a logits row");
+  }
+  s.sync("sampling");  // the step's one synchronisation
+  std::memcpy(ids, s.sample_ids_host.get<int32_t>(), static_cast<size_t>(n) * sizeof(int32_t));
+  for (size_t j = 0; j < on_host.size(); ++j) {
+    const backend::SampleRow& r = samples[static_cast<size_t>(on_host[j])];
+    ids[on_host[j]] = backend::sample_row(s.fallback_logits.data() + j * static_cast<size_t>(n_vocab), n_vocab, r.params,
+                                          r.u, s.sample_scratch);
+  }
 }
 
 void CudaBackend::write(const Tensor& t, const float* host) {

@@ -67,6 +67,10 @@ class CudaBackend final : public backend::Backend {
   void set_batch(const backend::BatchRows& rows) override;
   void run_step(const backend::StepKey& key, const std::function<void()>& fn) override;
   void read(const backend::Tensor& t, float* host) override;
+  // On the device (sample.cu): greedy rows and rows of at most kDevSampleMaxCandidates
+  // candidates; larger candidate sets read their logits row back and run the reference. One
+  // synchronisation, after the ids (and those rows) are downloaded.
+  void sample(const backend::Tensor& logits, std::span<const backend::SampleRow> samples, int32_t* ids) override;
 
   void embed(const backend::Weight& table, backend::Tensor out) override;
   void get_rows(backend::Tensor src, backend::Tensor dst) override;

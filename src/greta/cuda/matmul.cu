@@ -127,9 +127,7 @@ __device__ __forceinline__ void row_dot(const DevMatrix& w, int64_t n, const flo
 
 // The outputs of one launch: output i owns blocks [block0[i], block0[i + 1]).
 struct MultiArgs {
-  DevMatrix w[kMaxMulti];
-  float* y[kMaxMulti];
-  int64_t ldy[kMaxMulti];
+  DevMatmulOut out[kMaxMulti];
   unsigned block0[kMaxMulti + 1];
   int n_outs;
   bool accumulate;
@@ -142,7 +140,7 @@ __global__ void __launch_bounds__(kThreads) matmul_kernel(MultiArgs args, const 
   int o = 0;
 #pragma unroll
   for (int i = 1; i < kMaxMulti; ++i) o += i < args.n_outs && blockIdx.x >= args.block0[i];
-  const DevMatrix& w = args.w[o];
+  const DevMatrix& w = args.out[o].w;
   const int64_t n = static_cast<int64_t>(blockIdx.x - args.block0[o]) * kWarpsPerBlock + warp;
   if (n >= w.rows) return;  // no block-wide barrier in this kernel: a warp may leave
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * R;
@@ -159,7 +157,7 @@ __global__ void __launch_bounds__(kThreads) matmul_kernel(MultiArgs args, const 
     if (lane == r) mine = s;
   }
   if (lane < mr) {
-    float* out = args.y[o] + (m0 + lane) * args.ldy[o] + n;
+    float* out = args.out[o].y + (m0 + lane) * args.out[o].ldy + n;
     *out = args.accumulate ? *out + mine : mine;  // the residual add, fused: the same one addition
   }
 }
@@ -167,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) matmul_kernel(MultiArgs args, const 
 template <int R>
 void launch_rows(cudaStream_t st, const MultiArgs& a, const float* x, int64_t ldx, int64_t m) {
   const dim3 grid(a.block0[a.n_outs], static_cast<unsigned>((m + R - 1) / R));
-  switch (a.w[0].type) {
+  switch (a.out[0].w.type) {
 #define GRETA_MATMUL_CASE(T) \
   case DevWeightType::T: matmul_kernel<DevWeightType::T, R><<<grid, kThreads, 0, st>>>(a, x, ldx, m); break;
     GRETA_MATMUL_CASE(F32)
@@ -195,15 +193,13 @@ unsigned row_blocks(int64_t rows) { return static_cast<unsigned>((rows + kWarpsP
 // rows per warp sharing the activation loads (fewer warps in flight).
 void launch(cudaStream_t st, MultiArgs a, const float* x, int64_t ldx, int64_t m) {
   a.block0[0] = 0;
-  for (int i = 0; i < a.n_outs; ++i) a.block0[i + 1] = a.block0[i] + row_blocks(a.w[i].rows);
+  for (int i = 0; i < a.n_outs; ++i) a.block0[i + 1] = a.block0[i] + row_blocks(a.out[i].w.rows);
   if (a.block0[a.n_outs] == 0) return;
   if (m == 1) launch_rows<1>(st, a, x, ldx, m);
   else if (m <= 4) launch_rows<4>(st, a, x, ldx, m);
   else launch_rows<8>(st, a, x, ldx, m);
   check_last_launch("matmul");
 }
-
-}  // namespace
 
 // The tensor-core path, unless GRETA_CUDA_MMA=0 (read once: a process never mixes the two).
 bool use_tc(const DevMatrix& w) {
@@ -214,23 +210,29 @@ bool use_tc(const DevMatrix& w) {
   return on && tc_covers(w.type, w.cols);
 }
 
+// Outputs of one type and K: the tensor-core launch, or the FMA kernel's.
+void launch_outs(Stream s, const DevMatmulOut* outs, int n_outs, bool accumulate, const float* x, int64_t ldx, int64_t m,
+                 void* scratch) {
+  if (use_tc(outs[0].w)) {
+    tc_matmul(s, outs, n_outs, accumulate, x, ldx, m, scratch);
+    return;
+  }
+  MultiArgs a{};
+  for (int i = 0; i < n_outs; ++i) a.out[i] = outs[i];
+  a.n_outs = n_outs;
+  a.accumulate = accumulate;
+  launch(static_cast<cudaStream_t>(s), a, x, ldx, m);
+}
+
+}  // namespace
+
 int64_t matmul_scratch_bytes(const DevMatrix& w, int64_t m) { return use_tc(w) ? tc_scratch_bytes(w.type, w.cols, m) : 0; }
 
 void launch_matmul(Stream s, const DevMatrix& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                    bool accumulate, void* scratch) {
   if (m <= 0 || w.rows <= 0) return;
-  if (use_tc(w)) {
-    const TcOut out{w, y, ldy};
-    tc_matmul(s, &out, 1, accumulate, x, ldx, m, scratch);
-    return;
-  }
-  MultiArgs a{};
-  a.w[0] = w;
-  a.y[0] = y;
-  a.ldy[0] = ldy;
-  a.n_outs = 1;
-  a.accumulate = accumulate;
-  launch(static_cast<cudaStream_t>(s), a, x, ldx, m);
+  const DevMatmulOut out{w, y, ldy};
+  launch_outs(s, &out, 1, accumulate, x, ldx, m, scratch);
 }
 
 void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const float* x, int64_t ldx, int64_t m,
@@ -242,21 +244,7 @@ void launch_matmul_multi(Stream s, const DevMatmulOut* outs, int n_outs, const f
     for (int i = 0; i < n_outs; ++i) launch_matmul(s, outs[i].w, x, ldx, m, outs[i].y, outs[i].ldy, false, scratch);
     return;
   }
-  if (use_tc(outs[0].w)) {
-    TcOut t[kMaxMulti];
-    for (int i = 0; i < n_outs; ++i) t[i] = TcOut{outs[i].w, outs[i].y, outs[i].ldy};
-    tc_matmul(s, t, n_outs, false, x, ldx, m, scratch);
-    return;
-  }
-  MultiArgs a{};
-  for (int i = 0; i < n_outs; ++i) {
-    a.w[i] = outs[i].w;
-    a.y[i] = outs[i].y;
-    a.ldy[i] = outs[i].ldy;
-  }
-  a.n_outs = n_outs;
-  a.accumulate = false;
-  launch(static_cast<cudaStream_t>(s), a, x, ldx, m);
+  launch_outs(s, outs, n_outs, false, x, ldx, m, scratch);
 }
 
 }  // namespace greta::cuda

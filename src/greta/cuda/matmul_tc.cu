@@ -316,9 +316,7 @@ __device__ __forceinline__ void tc_step(float& acc, const RowScale& r, float dx,
 // The kernel.
 
 struct TcArgs {
-  DevMatrix w[kMaxMulti];
-  float* y[kMaxMulti];
-  int64_t ldy[kMaxMulti];
+  DevMatmulOut out[kMaxMulti];
   unsigned block0[kMaxMulti + 1];
   int n_outs;
   bool accumulate;
@@ -454,7 +452,7 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(TcArgs a) {
   int o = 0;
 #pragma unroll
   for (int i = 1; i < kMaxMulti; ++i) o += i < a.n_outs && blockIdx.x >= a.block0[i];
-  const DevMatrix& w = a.w[o];
+  const DevMatrix& w = a.out[o].w;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x - a.block0[o]) * (16 * RT);
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * (8 * TT);
   const int64_t nc = a.k / 32;
@@ -510,7 +508,7 @@ __global__ void __launch_bounds__(kThreads) tc_kernel(TcArgs a) {
     const int e = idx % 4, tt = (idx / 4) % TT, rt = idx / (4 * TT);
     const int64_t row = n0 + 16 * rt + g + 8 * (e >> 1), tok = m0 + 8 * tt + 2 * t + (e & 1);
     if (tok < a.m && row < w.rows) {
-      float* out = a.y[o] + tok * a.ldy[o] + row;
+      float* out = a.out[o].y + tok * a.out[o].ldy + row;
       *out = a.accumulate ? __fadd_rn(*out, v) : v;
     }
   }
@@ -520,12 +518,12 @@ template <int RT, int TT>
 void launch_tiles(cudaStream_t st, TcArgs& a) {
   for (int i = 0; i <= a.n_outs; ++i) a.block0[i] = 0;
   for (int i = 0; i < a.n_outs; ++i) {
-    a.block0[i + 1] = a.block0[i] + static_cast<unsigned>((a.w[i].rows + 16 * RT - 1) / (16 * RT));
+    a.block0[i + 1] = a.block0[i] + static_cast<unsigned>((a.out[i].w.rows + 16 * RT - 1) / (16 * RT));
   }
   for (int i = a.n_outs + 1; i <= kMaxMulti; ++i) a.block0[i] = a.block0[a.n_outs];
   const dim3 grid(a.block0[a.n_outs], static_cast<unsigned>((a.m + 8 * TT - 1) / (8 * TT)));
   if (grid.x == 0) return;
-  switch (a.w[0].type) {
+  switch (a.out[0].w.type) {
 #define GRETA_TC_CASE(T) \
   case T_::T: tc_kernel<T_::T, RT, TT><<<grid, kThreads, 0, st>>>(a); break;
     GRETA_TC_CASE(F16)
@@ -560,17 +558,13 @@ int64_t tc_scratch_bytes(DevWeightType t, int64_t k, int64_t m) {
   return align256(m * k) + 2 * align256(m * nc * 4);
 }
 
-void tc_matmul(void* stream, const TcOut* outs, int n_outs, bool accumulate, const float* x, int64_t ldx, int64_t m,
+void tc_matmul(void* stream, const DevMatmulOut* outs, int n_outs, bool accumulate, const float* x, int64_t ldx, int64_t m,
                void* scratch) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   TcArgs a{};
   const DevWeightType type = outs[0].w.type;
   const int64_t k = outs[0].w.cols;
-  for (int i = 0; i < n_outs; ++i) {
-    a.w[i] = outs[i].w;
-    a.y[i] = outs[i].y;
-    a.ldy[i] = outs[i].ldy;
-  }
+  for (int i = 0; i < n_outs; ++i) a.out[i] = outs[i];
   a.n_outs = n_outs;
   a.accumulate = accumulate;
   a.m = m;
@@ -595,12 +589,15 @@ void tc_matmul(void* stream, const TcOut* outs, int n_outs, bool accumulate, con
   }
   check_last_launch("matmul activations (tensor cores)");
   // The tile shape only decides which rows share a warp's fragments (see the top of the file).
-  // Tiles (16-row tiles x 8-token tiles per warp); GRETA_CUDA_TC_TILE=24|44|28 picks the one
-  // for m > 32 (for measuring).
-  static const int big = [] {
+  // Tiles (16-row tiles x 8-token tiles per warp), by m and by type (2x8 spills registers for
+  // the types with minimums or 16-element sub-blocks; measured on an H200, llama-7b pp512:
+  // Q8_0 2x8 4142 t/s, 4x4 4044, 2x4 3830). GRETA_CUDA_TC_TILE=24|28|44 overrides the tile for
+  // m > 32 (for measuring). None of this enters a row's arithmetic.
+  static const int forced = [] {
     const char* e = std::getenv("GRETA_CUDA_TC_TILE");
-    return e != nullptr ? std::atoi(e) : 24;
+    return e != nullptr ? std::atoi(e) : 0;
   }();
+  const int big = forced != 0 ? forced : (sub16(type) || has_min(type)) ? 24 : 28;
   if (m <= 8) launch_tiles<1, 1>(st, a);
   else if (m <= 16) launch_tiles<1, 2>(st, a);
   else if (m <= 32) launch_tiles<2, 2>(st, a);
@@ -617,7 +614,7 @@ void tc_matmul(void* stream, const TcOut* outs, int n_outs, bool accumulate, con
 namespace greta::cuda {
 bool tc_covers(DevWeightType, int64_t) { return false; }
 int64_t tc_scratch_bytes(DevWeightType, int64_t, int64_t) { return 0; }
-void tc_matmul(void*, const TcOut*, int, bool, const float*, int64_t, int64_t, void*) {}
+void tc_matmul(void*, const DevMatmulOut*, int, bool, const float*, int64_t, int64_t, void*) {}
 }  // namespace greta::cuda
 
 #endif

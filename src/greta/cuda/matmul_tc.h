@@ -18,15 +18,9 @@ bool tc_covers(DevWeightType t, int64_t k);
 // sums, or f16/bf16 rows).
 int64_t tc_scratch_bytes(DevWeightType t, int64_t k, int64_t m);
 
-struct TcOut {
-  DevMatrix w;
-  float* y = nullptr;
-  int64_t ldy = 0;
-};
-
 // y_i[m, n] (+)= sum_k W_i[n, k] x[m, k] for 1..kMaxMulti outputs of one type and K, all covered.
 // Converts x once into `scratch` (tc_scratch_bytes bytes at least), then one launch.
-void tc_matmul(void* stream, const TcOut* outs, int n_outs, bool accumulate, const float* x, int64_t ldx, int64_t m,
+void tc_matmul(void* stream, const DevMatmulOut* outs, int n_outs, bool accumulate, const float* x, int64_t ldx, int64_t m,
                void* scratch);
 
 }  // namespace greta::cuda

@@ -86,7 +86,9 @@ struct Context::Impl {
 
   void validate(std::span<const BatchRow> rows) const;
   void prepare_blocks(std::span<const BatchRow> rows);
-  void run_micro_batch(std::span<const BatchRow> rows, float* logits_out);
+  // samples: this micro-batch's, rows relative to its first output row; ids: theirs.
+  void run_micro_batch(std::span<const BatchRow> rows, float* logits_out, std::span<const backend::SampleRow> samples,
+                       int32_t* ids);
 };
 
 void Context::Impl::validate(std::span<const BatchRow> rows) const {
@@ -143,7 +145,8 @@ void Context::Impl::prepare_blocks(std::span<const BatchRow> rows) {
   }
 }
 
-void Context::Impl::run_micro_batch(std::span<const BatchRow> rows, float* logits_out) {
+void Context::Impl::run_micro_batch(std::span<const BatchRow> rows, float* logits_out,
+                                    std::span<const backend::SampleRow> samples, int32_t* ids) {
   const int32_t n = static_cast<int32_t>(rows.size());
   tokens.resize(n);
   pos.resize(n);
@@ -192,7 +195,23 @@ void Context::Impl::run_micro_batch(std::span<const BatchRow> rows, float* logit
   const model::ForwardTrace* tr = trace ? &trace : nullptr;
   const model::GraphArgs g{*be, hp, weights, buf, n, b.n_out, tr};
   be->run_step(backend::StepKey{n, b.n_out, fresh, tr == nullptr}, [&] { model.arch().forward(g); });
-  if (b.n_out > 0) be->read(buf.logits.first(b.n_out), logits_out);
+  if (!samples.empty()) be->sample(buf.logits.first(b.n_out), samples, ids);
+  // The output rows the host asked for, in runs of consecutive rows.
+  int32_t o = 0;
+  for (int32_t r = 0; r < n;) {
+    const BatchRow& row = rows[static_cast<size_t>(r)];
+    if (!row.logits || !row.host_logits) {
+      o += row.logits ? 1 : 0;
+      ++r;
+      continue;
+    }
+    const int32_t o0 = o;
+    while (r < n && rows[static_cast<size_t>(r)].logits && rows[static_cast<size_t>(r)].host_logits) {
+      ++o;
+      ++r;
+    }
+    be->read(buf.logits.slice(o0, o - o0), logits_out + int64_t{o0} * hp.n_vocab);
+  }
 }
 
 Context::Context(const LoadedModel& model, const ContextOptions& options)
@@ -236,19 +255,45 @@ KvStats Context::kv_stats() const {
 
 void Context::set_trace(Trace trace) { impl_->trace = std::move(trace); }
 
-const float* Context::decode(std::span<const BatchRow> rows) {
+const float* Context::decode(std::span<const BatchRow> rows) { return decode(rows, {}, nullptr); }
+
+const float* Context::decode(std::span<const BatchRow> rows, std::span<const RowSample> samples, TokenId* ids) {
   Impl& c = *impl_;
   c.validate(rows);
-  c.prepare_blocks(rows);
   int64_t n_wanted = 0;
   for (const BatchRow& r : rows) n_wanted += r.logits ? 1 : 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].out < 0 || samples[i].out >= n_wanted) {
+      fail("sample " + std::to_string(i) + ": output row " + std::to_string(samples[i].out) + " out of range [0, " +
+           std::to_string(n_wanted) + ")");
+    }
+  }
+  c.prepare_blocks(rows);
   const size_t need = static_cast<size_t>(n_wanted) * static_cast<size_t>(c.hp.n_vocab);
   if (c.logits.size() < need) c.logits.resize(need);
+  GRETA_ASSERT(samples.empty() || ids != nullptr);
   float* out = c.logits.data();
+  int32_t out0 = 0;  // the micro-batch's first output row
+  std::vector<backend::SampleRow> mb_samples;
+  std::vector<size_t> mb_index;
+  std::vector<int32_t> mb_ids;
   for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(c.buf.max_rows)) {
     const auto mb = rows.subspan(start, std::min(rows.size() - start, static_cast<size_t>(c.buf.max_rows)));
-    c.run_micro_batch(mb, out);
-    for (const BatchRow& r : mb) out += r.logits ? c.hp.n_vocab : 0;
+    int32_t n_out = 0;
+    for (const BatchRow& r : mb) n_out += r.logits ? 1 : 0;
+    mb_samples.clear();
+    mb_index.clear();
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (samples[i].out >= out0 && samples[i].out < out0 + n_out) {
+        mb_samples.push_back({samples[i].out - out0, samples[i].params, samples[i].u});
+        mb_index.push_back(i);
+      }
+    }
+    mb_ids.assign(mb_samples.size(), 0);
+    c.run_micro_batch(mb, out, mb_samples, mb_ids.data());
+    for (size_t j = 0; j < mb_index.size(); ++j) ids[mb_index[j]] = mb_ids[j];
+    out += int64_t{n_out} * c.hp.n_vocab;
+    out0 += n_out;
   }
   for (const BatchRow& r : rows) c.seq(r.seq).len = r.pos + 1;
   return c.logits.data();

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "greta/backend/sampling.h"
 #include "greta/backend/tensor.h"
 #include "greta/runtime/loaded_model.h"
 
@@ -39,7 +40,15 @@ struct BatchRow {
   SeqId seq = 0;
   int32_t pos = 0;      // must continue the sequence: its length, then +1 per later row of it
   TokenId token = 0;
-  bool logits = false;  // return this row's logits
+  bool logits = false;  // an output row: its logits are computed (returned, or sampled on the backend)
+  bool host_logits = true;  // with `logits`: copy them to the host (false: only sampled on the backend)
+};
+
+// A token sampled on the backend from an output row (Context::decode with samples).
+struct RowSample {
+  int32_t out = 0;  // the output row: index among the batch's rows with `logits`, in row order
+  backend::SampleParams params;
+  double u = 0.0;   // the draw: Sampler::peek_draw() (then Sampler::skip_draw() once it is used)
 };
 
 struct ContextOptions {
@@ -97,6 +106,12 @@ class Context {
   // position that does not continue the sequence, a token id out of range, a position past
   // n_ctx) or the pool (blocks needed, blocks free).
   const float* decode(std::span<const BatchRow> rows);
+  // The same, and samples on the backend: ids[i] = the token samples[i] picks from its output
+  // row, exactly what Sampler::sample returns from those logits with that draw
+  // (backend/sampling.h). Only the ids and the output rows with host_logits come back to the host
+  // (a GPU step then has one synchronisation, at its end); the returned array keeps the layout
+  // [n_wanted, n_vocab], with the rows without host_logits unspecified.
+  const float* decode(std::span<const BatchRow> rows, std::span<const RowSample> samples, TokenId* ids);
 
   // Debugging: every named intermediate of the forward passes ("attn_norm", "Qcur", "kqv_out",
   // "ffn_inp", "l_out", "result_norm", "result_output", ...) with its layer (-1 for

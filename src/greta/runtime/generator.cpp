@@ -42,6 +42,9 @@ struct Generator::Slot {
   int64_t fed = 0;            // prompt tokens in the cache
   bool in_prompt = true;
   std::vector<Choice> choices;  // [1] during the prompt, then [n]
+  // Choices 1..n-1 made (with their samplers, not yet their sequences) for the step that ends
+  // the prompt: their first tokens are sampled in that step, before the fork.
+  std::vector<Choice> forks;
 
   Slot(int64_t id_, GenerationRequest r, SeqId s) : id(id_), req(std::move(r)), n_prompt(static_cast<int64_t>(req.prompt.size())) {
     choices.emplace_back(s, req.sampling, req.seed);
@@ -144,9 +147,12 @@ void Generator::step(const Sink& sink) {
     sink(make_event(GenerationEvent::Kind::Started, id));
   }
   // The batch: a prompt chunk of each request still in its prompt, one token of each live choice
-  // of the others.
+  // of the others; and the tokens to sample, on the backend, from their output rows (in the order
+  // the events are reported below). Logits come back only where an event carries them.
   rows_.clear();
+  samples_.clear();
   last_step_sequences_ = 0;
+  int32_t n_out = 0;
   for (auto& s : slots_) {
     if (!s) continue;
     last_step_sequences_ += s->in_prompt ? 1 : s->n_sequences();
@@ -155,23 +161,47 @@ void Generator::step(const Sink& sink) {
       for (int64_t p = s->fed; p < end; ++p) {
         // Logits of position p belong to token index p + 1: wanted in the span, and for the
         // last prompt position (the first sampled token).
-        const bool want = p + 1 == s->n_prompt || s->in_span(p + 1);
-        rows_.push_back({s->choices[0].seq, static_cast<int32_t>(p), s->req.prompt[static_cast<size_t>(p)], want});
+        const bool last = p + 1 == s->n_prompt;
+        BatchRow row{s->choices[0].seq, static_cast<int32_t>(p), s->req.prompt[static_cast<size_t>(p)],
+                     last || s->in_span(p + 1)};
+        row.host_logits = s->in_span(p + 1) || (last && s->req.token_logits);
+        rows_.push_back(row);
+        n_out += row.logits ? 1 : 0;
+      }
+      if (end < s->n_prompt) continue;
+      for (int32_t c = static_cast<int32_t>(s->forks.size()) + 1; c < s->req.n; ++c) {
+        s->forks.emplace_back(-1, s->req.sampling, s->req.seed + static_cast<uint64_t>(c));
+      }
+      // Every choice samples token index n_prompt from the prompt's last row.
+      if (s->req.max_tokens > 0 || s->in_span(s->n_prompt)) {
+        for (int32_t c = 0; c < s->req.n; ++c) {
+          const Sampler& sm = c == 0 ? s->choices[0].sampler : s->forks[static_cast<size_t>(c - 1)].sampler;
+          samples_.push_back({n_out - 1, sm.params(), sm.peek_draw()});
+        }
       }
     } else {
       for (const Choice& c : s->choices) {
-        if (c.live) rows_.push_back({c.seq, static_cast<int32_t>(c.idx - 1), c.pending, true});
+        if (!c.live) continue;
+        BatchRow row{c.seq, static_cast<int32_t>(c.idx - 1), c.pending, true};
+        row.host_logits = s->in_span(c.idx) || s->req.token_logits;
+        rows_.push_back(row);
+        n_out += 1;
+        if (c.n_generated < s->req.max_tokens || s->in_span(c.idx)) {
+          samples_.push_back({n_out - 1, c.sampler.params(), c.sampler.peek_draw()});
+        }
       }
     }
   }
   if (rows_.empty()) return;
-  const float* logits = ctx_.decode(rows_);
+  sampled_.assign(samples_.size(), 0);
+  const float* logits = ctx_.decode(rows_, samples_, sampled_.data());
   const int32_t nv = ctx_.n_vocab();
+  size_t next_sample = 0;
 
   // Walk the rows again slot by slot (rows of a slot are contiguous, in slot order).
   for (auto& s : slots_) {
     if (!s) continue;
-    std::vector<const float*> last;  // per choice: the logits to sample from (null: no row)
+    std::vector<const float*> last;  // per choice: the logits to sample from (null: not on the host)
     if (s->in_prompt) {
       const int64_t end = std::min<int64_t>(s->n_prompt, s->fed + kMaxMicroBatch);
       const float* prompt_last = nullptr;
@@ -181,7 +211,8 @@ void Generator::step(const Sink& sink) {
         if (p + 1 < s->n_prompt && s->in_span(p + 1)) {
           sink(make_event(GenerationEvent::Kind::Logits, s->id, p + 1, s->req.prompt[static_cast<size_t>(p + 1)], logits));
         }
-        prompt_last = logits;
+        const bool host = s->in_span(p + 1) || (p + 1 == s->n_prompt && s->req.token_logits);
+        prompt_last = host ? logits : nullptr;
         logits += nv;
       }
       s->fed = end;
@@ -189,14 +220,17 @@ void Generator::step(const Sink& sink) {
       s->in_prompt = false;
       s->choices[0].idx = s->n_prompt;
       // The other choices share the prompt's blocks from here on.
-      for (int32_t c = 1; c < s->req.n; ++c) {
-        s->choices.emplace_back(ctx_.seq_fork(s->choices[0].seq), s->req.sampling, s->req.seed + static_cast<uint64_t>(c));
-        s->choices.back().idx = s->n_prompt;
+      for (Choice& f : s->forks) {
+        f.seq = ctx_.seq_fork(s->choices[0].seq);
+        f.idx = s->n_prompt;
+        s->choices.push_back(std::move(f));
       }
+      s->forks.clear();
       last.assign(s->choices.size(), prompt_last);
     } else {
       for (const Choice& c : s->choices) {
-        last.push_back(c.live ? logits : nullptr);
+        const bool host = s->in_span(c.idx) || s->req.token_logits;
+        last.push_back(c.live && host ? logits : nullptr);
         if (c.live) logits += nv;
       }
     }
@@ -204,13 +238,15 @@ void Generator::step(const Sink& sink) {
       Choice& c = s->choices[ci];
       if (!c.live) continue;
       const int32_t choice = static_cast<int32_t>(ci);
-      // Sample the token at index idx from its logits (greta_infer's loop, one iteration).
+      // The token at index idx, sampled on the backend (greta_infer's loop, one iteration).
       std::string stop;
       const bool generating = c.n_generated < s->req.max_tokens;
       if (!generating && !s->in_span(c.idx)) {
         stop = "max-tokens";
       } else {
-        const TokenId id = c.sampler.sample(last[ci], nv);
+        GRETA_ASSERT(next_sample < sampled_.size());
+        const TokenId id = sampled_[next_sample++];
+        c.sampler.skip_draw();
         if (s->in_span(c.idx)) {
           sink(make_event(GenerationEvent::Kind::Logits, s->id, c.idx, id, last[ci], choice));
         }
@@ -242,6 +278,7 @@ void Generator::step(const Sink& sink) {
     }
     if (s->n_sequences() == 0) s.reset();
   }
+  GRETA_ASSERT(next_sample == sampled_.size());
 }
 
 }  // namespace greta

@@ -42,6 +42,10 @@ struct GenerationRequest {
   // Choice c samples with seed + c, so choice c of a request equals choice 0 of the same request
   // with seed + c and n = 1. The request takes n of the `parallel` sequences from admission on.
   int32_t n = 1;
+  // Token events carry the logits the token was sampled from (copied back from the backend);
+  // false: Token events have logits == nullptr and a step brings back only the sampled ids
+  // (the tokens are the same either way: sampling runs on the backend, backend/sampling.h).
+  bool token_logits = false;
 };
 
 struct GenerationEvent {
@@ -56,7 +60,8 @@ struct GenerationEvent {
   int64_t token_idx = 0;    // Logits, Token
   TokenId token = 0;        // Logits, Token
   // Logits: the logits of token_idx; Token: the logits the token was sampled from (the same
-  // values). [n_vocab] f32, valid during the callback.
+  // values; nullptr unless the request set token_logits or token_idx is in its span). [n_vocab]
+  // f32, valid during the callback.
   const float* logits = nullptr;
   std::string stop_reason;  // Done
   int32_t choice = 0;       // Logits, Token, Done: the choice (0..n-1); prompt logits: 0
@@ -102,6 +107,8 @@ class Generator {
   std::deque<std::pair<int64_t, GenerationRequest>> waiting_;
   std::vector<std::unique_ptr<Slot>> slots_;  // [parallel]; null: free
   std::vector<BatchRow> rows_;
+  std::vector<RowSample> samples_;
+  std::vector<TokenId> sampled_;
   int32_t last_step_sequences_ = 0;
 };
 

@@ -69,7 +69,7 @@ void Session::reset() {
 
 void Session::set_trace(Trace trace) { ctx_.set_trace(std::move(trace)); }
 
-const float* Session::prefill(std::span<const TokenId> tokens, bool all_logits) {
+void Session::check_prefill(std::span<const TokenId> tokens) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int32_t past = n_past();
   if (n == 0) fail("prefill of an empty token list");
@@ -82,6 +82,22 @@ const float* Session::prefill(std::span<const TokenId> tokens, bool all_logits) 
       fail("token id " + std::to_string(t) + " out of range [0, " + std::to_string(n_vocab()) + ")");
     }
   }
+}
+
+void Session::check_decode(TokenId token) const {
+  const int32_t past = n_past();
+  if (past + 1 > n_ctx()) {
+    fail("decode at position " + std::to_string(past) + " exceeds the context size " + std::to_string(n_ctx()));
+  }
+  if (token < 0 || token >= n_vocab()) {
+    fail("token id " + std::to_string(token) + " out of range [0, " + std::to_string(n_vocab()) + ")");
+  }
+}
+
+const float* Session::prefill(std::span<const TokenId> tokens, bool all_logits) {
+  check_prefill(tokens);
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int32_t past = n_past();
   rows_.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     rows_[i] = BatchRow{seq_, past + static_cast<int32_t>(i), tokens[i], all_logits || i == n - 1};
@@ -90,15 +106,49 @@ const float* Session::prefill(std::span<const TokenId> tokens, bool all_logits) 
 }
 
 const float* Session::decode(TokenId token) {
-  const int32_t past = n_past();
-  if (past + 1 > n_ctx()) {
-    fail("decode at position " + std::to_string(past) + " exceeds the context size " + std::to_string(n_ctx()));
-  }
-  if (token < 0 || token >= n_vocab()) {
-    fail("token id " + std::to_string(token) + " out of range [0, " + std::to_string(n_vocab()) + ")");
-  }
-  const BatchRow row{seq_, past, token, true};
+  check_decode(token);
+  const BatchRow row{seq_, n_past(), token, true};
   return ctx_.decode(std::span<const BatchRow>(&row, 1));
+}
+
+Session::Sampled Session::run_sampled(bool host_logits, Sampler* sampler) {
+  // rows_ holds the batch; its last row is an output row.
+  int32_t n_out = 0;
+  for (const BatchRow& r : rows_) n_out += r.logits ? 1 : 0;
+  Sampled out;
+  if (sampler == nullptr) {
+    out.logits = ctx_.decode(rows_, {}, nullptr);
+  } else {
+    const RowSample s{n_out - 1, sampler->params(), sampler->peek_draw()};
+    TokenId id = -1;
+    out.logits = ctx_.decode(rows_, std::span<const RowSample>(&s, 1), &id);
+    sampler->skip_draw();
+    out.token = id;
+  }
+  if (!host_logits) out.logits = nullptr;
+  return out;
+}
+
+Session::Sampled Session::prefill_sample(std::span<const TokenId> tokens, bool all_logits, bool last_logits,
+                                         Sampler* sampler) {
+  check_prefill(tokens);
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int32_t past = n_past();
+  rows_.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const bool last = i == n - 1;
+    BatchRow& r = rows_[static_cast<size_t>(i)];
+    r = BatchRow{seq_, past + static_cast<int32_t>(i), tokens[i], all_logits || last};
+    r.host_logits = all_logits || (last && last_logits);
+  }
+  return run_sampled(all_logits || last_logits, sampler);
+}
+
+Session::Sampled Session::decode_sample(TokenId token, bool logits, Sampler* sampler) {
+  check_decode(token);
+  rows_.assign(1, BatchRow{seq_, n_past(), token, true});
+  rows_[0].host_logits = logits;
+  return run_sampled(logits, sampler);
 }
 
 }  // namespace greta

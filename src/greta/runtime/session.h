@@ -19,6 +19,7 @@
 
 #include "greta/runtime/context.h"
 #include "greta/runtime/loaded_model.h"
+#include "greta/runtime/sampler.h"
 
 namespace greta {
 
@@ -53,6 +54,17 @@ class Session {
   // Single-token decode at position n_past. Returns logits [n_vocab] f32.
   const float* decode(TokenId token);
 
+  // The same two paths, sampling the new last row on the backend with `sampler` (one draw, as
+  // sampler->sample() would take; no sampling when sampler is null, token -1): only the token
+  // comes back, plus logits when asked -- prefill: every row's when all_logits, else the last
+  // row's when last_logits; decode: the row's when `logits` -- else `logits` is nullptr.
+  struct Sampled {
+    TokenId token = -1;
+    const float* logits = nullptr;  // [rows, n_vocab] f32 as prefill()/decode() return, or nullptr
+  };
+  Sampled prefill_sample(std::span<const TokenId> tokens, bool all_logits, bool last_logits, Sampler* sampler);
+  Sampled decode_sample(TokenId token, bool logits, Sampler* sampler);
+
   // Forget the KV cache (n_past = 0).
   void reset();
 
@@ -64,6 +76,10 @@ class Session {
   Context ctx_;
   SeqId seq_;
   std::vector<BatchRow> rows_;
+
+  void check_prefill(std::span<const TokenId> tokens) const;
+  void check_decode(TokenId token) const;
+  Sampled run_sampled(bool host_logits, Sampler* sampler);
 };
 
 }  // namespace greta

@@ -281,7 +281,8 @@ void Engine::loop() {
     const Clock::time_point now = Clock::now();
     for (auto& [req, h] : incoming) {
       GenerationRequest g{.prompt = req.prompt, .max_tokens = req.max_tokens, .sampling = req.sampling,
-                          .seed = req.seed, .ignore_eos = req.ignore_eos, .n = req.n};
+                          .seed = req.seed, .ignore_eos = req.ignore_eos, .n = req.n,
+                          .token_logits = req.top_logprobs >= 0};  // logprobs need the logits
       if (req.prompt_logprobs && req.prompt.size() > 1) {
         g.logits_start = 1;
         g.logits_count = static_cast<int64_t>(req.prompt.size()) - 1;
