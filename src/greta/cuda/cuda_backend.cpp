@@ -269,19 +269,26 @@ struct CudaBackend::Impl {
   }
   void grow_meta(int64_t rows, int64_t tables);
 
-  // The matmul's activation scratch (launch_matmul), grown outside recorded steps: a step is
-  // run directly the first time its key is seen, which sizes the buffer for its replays.
+  // The matmul's activation scratch (launch_matmul).
   DevBuf mm_scratch;
-  void* matmul_scratch(int64_t bytes) {
+  void* matmul_scratch(int64_t bytes) { return grow(mm_scratch, bytes, "the matmul scratch"); }
+  // The attention's chunk states when few rows split their chunks over warps (launch_attention),
+  // and the chunks of the longest sequence the block tables allow (set_batch).
+  DevBuf attn_part;
+  int32_t attn_max_chunks = 0;
+
+  // A scratch buffer of at least `bytes`, grown outside recorded steps: a step is run directly
+  // the first time its key is seen, which sizes the buffer for its replays.
+  void* grow(DevBuf& buf, int64_t bytes, const std::string& what) {
     if (bytes <= 0) return nullptr;
-    if (static_cast<size_t>(bytes) > mm_scratch.bytes()) {
-      GRETA_ASSERT_MSG(!capturing(), "the matmul scratch grew inside a recorded step");
-      sync("growing the matmul scratch");
+    if (static_cast<size_t>(bytes) > buf.bytes()) {
+      GRETA_ASSERT_MSG(!capturing(), "a scratch buffer grew inside a recorded step");
+      sync(("growing " + what).c_str());
       drop_graphs();  // they hold the old address
-      mm_scratch = DevBuf();
-      mm_scratch = DevBuf(static_cast<size_t>(std::max<int64_t>(bytes, int64_t{1} << 20)), "the matmul scratch");
+      buf = DevBuf();
+      buf = DevBuf(static_cast<size_t>(std::max<int64_t>(bytes, int64_t{1} << 20)), what);
     }
-    return mm_scratch.get();
+    return buf.get();
   }
 };
 
@@ -474,7 +481,7 @@ CudaBackend::MemoryUse CudaBackend::memory_use() const {
   const Impl& s = *impl_;
   return {s.weight_bytes, static_cast<int64_t>(s.kv_k.bytes() + s.kv_v.bytes()),
           s.activation_bytes + static_cast<int64_t>(s.rope_cos.bytes() + s.rope_sin.bytes() + s.meta.bytes() +
-                                                    s.mm_scratch.bytes())};
+                                                    s.mm_scratch.bytes() + s.attn_part.bytes())};
 }
 
 void CudaBackend::set_batch(const backend::BatchRows& rows) {
@@ -482,6 +489,14 @@ void CudaBackend::set_batch(const backend::BatchRows& rows) {
   GRETA_ASSERT(rows.n_rows >= 0 && rows.n_out >= 0 && rows.n_tables >= 0 && rows.table_stride >= 0);
   const int64_t n_tables = int64_t{rows.n_tables} * rows.table_stride;
   s.grow_meta(std::max(rows.n_rows, rows.n_out), n_tables);
+  // Attention chunks of 256 positions (8 blocks) of the longest sequence the tables allow; the
+  // recorded steps' launches are shaped by it (a context keeps one table stride).
+  const int32_t chunks = (rows.table_stride + 7) / 8;
+  if (chunks != s.attn_max_chunks) {
+    GRETA_ASSERT_MSG(!s.capturing(), "set_batch inside a recorded step");
+    s.drop_graphs();
+    s.attn_max_chunks = chunks;
+  }
   const int64_t cap = s.cap_rows;
   // The staging copy whose upload was queued two batches ago: done by now, unless the batches
   // came without a synchronisation between them (then this waits for that upload only).
@@ -719,14 +734,17 @@ void CudaBackend::kv_store(int32_t layer, Tensor k, Tensor v) {
 
 void CudaBackend::attention(int32_t layer, const backend::AttnParams& p, Tensor q, Tensor k_fresh, Tensor v_fresh,
                             Tensor out) {
-  const Impl& s = *impl_;
+  Impl& s = *impl_;
   GRETA_ASSERT_MSG(s.kv.k != nullptr, "attention before kv_init");
   GRETA_ASSERT(layer >= 0 && layer < s.kv.n_layer && p.head_dim == s.kv.head_dim && p.n_kv_head == s.kv.n_kv_head &&
                p.n_head % p.n_kv_head == 0 && q.cols == int64_t{p.n_head} * p.head_dim && out.cols == q.cols &&
                out.rows == q.rows && q.rows <= s.n_rows);
   DevFresh fresh;
   if (s.fresh) fresh = DevFresh{true, k_fresh.data, k_fresh.ld, v_fresh.data, v_fresh.ld};
-  launch_attention(s.stream, s.kv, layer, q.data, q.ld, p.n_head, p.scale, fresh, s.batch, q.rows, out.data, out.ld);
+  const int64_t part = attention_part_floats(q.rows, p.n_head, p.head_dim, s.attn_max_chunks);
+  float* part_buf = static_cast<float*>(s.grow(s.attn_part, part * int64_t{sizeof(float)}, "the attention chunk states"));
+  launch_attention(s.stream, s.kv, layer, q.data, q.ld, p.n_head, p.scale, fresh, s.batch, q.rows, out.data, out.ld,
+                   part_buf, s.attn_max_chunks);
 }
 
 void register_backend() {

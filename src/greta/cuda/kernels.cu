@@ -198,54 +198,71 @@ __global__ void kv_store_kernel(DevKvPool kv, int32_t layer, const float* k, int
   kv_put<KT>(kv.v, base + static_cast<int64_t>(slot) * kv.head_dim + d, v[r * ldv + c]);
 }
 
-// One warp per (query row, head). Lane j scores position 32t + j of tile t; lane l accumulates
-// output dims l, l + 32, ...; tiles are merged in ascending order by the online-softmax update.
+// Attention of one (query row, head), by chunks of kChunkTiles tiles at fixed absolute positions
+// [256c, 256c + 256): each chunk is an online softmax over its tiles in ascending order from the
+// empty state, (m_c, l_c, acc_c), and the chunks are merged in ascending order (merge_chunk).
+// Lane j scores position 32t + j of tile t; lane l accumulates output dims l, l + 32, ...
 // Tile t of the row's sequence is its block tables[seq[r]][t]; with fresh K/V, the positions of
-// the row's run come from the batch's f32 rows instead.
-template <int KT>
-__global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head, float scale,
-                                 DevFresh fresh, DevBatch b, int64_t n, float* out, int64_t ldo) {
-  extern __shared__ float q_smem[];  // [kBlock / kWarp, head_dim]
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  const int64_t n_tasks = n * n_head;
-  int64_t task = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
-  // A warp past the last task recomputes the last one and writes nothing: no warp returns
-  // early, so the kernel stays correct even where GRETA_SYNCWARP were a block-wide barrier (on
-  // HIP it is a wavefront-scope sync: one 64-lane wavefront holds two logical warps).
-  const bool writes = task < n_tasks;
-  if (!writes) task = n_tasks - 1;
-  const int hd = kv.head_dim;
-  const int64_t r = task / n_head;
-  const int32_t h = static_cast<int32_t>(task % n_head);
-  const int64_t hk = h / (n_head / kv.n_kv_head);
-  const int32_t pos = b.pos[r];
-  const int32_t* table = b.tables + static_cast<int64_t>(b.seq[r]) * *b.table_stride;
-  // Positions >= p_fresh are read from the fresh rows (none without fresh K/V).
-  int32_t p_fresh = pos + 1;
-  int64_t row_fresh = 0;  // the batch row of position p_fresh
-  if (fresh.on) {
-    row_fresh = b.fresh_row0[r];
-    p_fresh = b.pos[row_fresh];
-  }
-  float* qs = q_smem + warp * hd;
-  for (int d = lane; d < hd; d += kWarp) qs[d] = q[r * ldq + static_cast<int64_t>(h) * hd + d];
-  GRETA_SYNCWARP();
+// the row's run come from the batch's f32 rows instead. attention_kernel runs a task's chunks one
+// after the other; attention_chunk_kernel + attention_merge_kernel run them in parallel (few rows,
+// long contexts) with the same arithmetic: a chunk never depends on which warp computes it.
+constexpr int kChunkTiles = 8;  // 256 positions (backend.h's kAttnChunk)
+constexpr int kAcc = kMaxHeadDim / kWarp;
 
-  constexpr int kAcc = kMaxHeadDim / kWarp;
-  float acc[kAcc];
+struct AttnTask {
+  int64_t r = 0;        // query row
+  int32_t h = 0;        // head
+  int64_t hk = 0;       // its KV head
+  int32_t pos = 0;      // the row's position: keys [0, pos]
+  const int32_t* table = nullptr;
+  int32_t p_fresh = 0;  // positions >= p_fresh are read from the fresh rows (none without)
+  int64_t row_fresh = 0;
+};
+
+__device__ __forceinline__ AttnTask attn_task(const DevKvPool& kv, const DevBatch& b, const DevFresh& fresh,
+                                              int32_t n_head, int64_t rh) {
+  AttnTask a;
+  a.r = rh / n_head;
+  a.h = static_cast<int32_t>(rh % n_head);
+  a.hk = a.h / (n_head / kv.n_kv_head);
+  a.pos = b.pos[a.r];
+  a.table = b.tables + static_cast<int64_t>(b.seq[a.r]) * *b.table_stride;
+  a.p_fresh = a.pos + 1;
+  if (fresh.on) {
+    a.row_fresh = b.fresh_row0[a.r];
+    a.p_fresh = b.pos[a.row_fresh];
+  }
+  return a;
+}
+
+// The warp's copy of the query head in shared memory.
+__device__ __forceinline__ float* load_query(float* q_smem, const float* q, int64_t ldq, const AttnTask& a, int hd,
+                                             int warp, int lane) {
+  float* qs = q_smem + warp * hd;
+  for (int d = lane; d < hd; d += kWarp) qs[d] = q[a.r * ldq + static_cast<int64_t>(a.h) * hd + d];
+  GRETA_SYNCWARP();
+  return qs;
+}
+
+// Chunk c of the task from the empty state: m, l and the lane's accumulators.
+template <int KT>
+__device__ void attend_chunk(const DevKvPool& kv, int32_t layer, const AttnTask& a, const float* qs, float scale,
+                             const DevFresh& fresh, int32_t c, int lane, float& m, float& l, float (&acc)[kAcc]) {
+  const int hd = kv.head_dim;
 #pragma unroll
   for (int i = 0; i < kAcc; ++i) acc[i] = 0.0f;
-  float m = -INFINITY, l = 0.0f;
-  const int32_t last_tile = pos / kDevTile;
-  for (int32_t t = 0; t <= last_tile; ++t) {
-    const int64_t base = kv_head_base(kv, layer, table[t], hk);
+  m = -INFINITY;
+  l = 0.0f;
+  const int32_t last_tile = min(a.pos / kDevTile, (c + 1) * kChunkTiles - 1);
+  for (int32_t t = c * kChunkTiles; t <= last_tile; ++t) {
+    const int64_t base = kv_head_base(kv, layer, a.table[t], a.hk);
     const int32_t p = t * kDevTile + lane;
-    const bool valid = p <= pos;
+    const bool valid = p <= a.pos;
     float s = -INFINITY;
     if (valid) {
       float dot = 0.0f;
-      if (p >= p_fresh) {
-        const float* kr = fresh.k + (row_fresh + (p - p_fresh)) * fresh.ldk + hk * hd;
+      if (p >= a.p_fresh) {
+        const float* kr = fresh.k + (a.row_fresh + (p - a.p_fresh)) * fresh.ldk + a.hk * hd;
 #pragma unroll 8
         for (int d = 0; d < hd; ++d) dot = __fmaf_rn(qs[d], kr[d], dot);
       } else {
@@ -256,19 +273,19 @@ __global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, in
       s = dot * scale;
     }
     const float m_new = fmaxf(m, warp_max(s));
-    const float alpha = expf(m - m_new);  // 0 on the first tile (m = -inf)
+    const float alpha = expf(m - m_new);  // 0 on the chunk's first tile (m = -inf)
     const float pr = valid ? expf(s - m_new) : 0.0f;
     l = l * alpha + warp_sum(pr);
     m = m_new;
 #pragma unroll
     for (int i = 0; i < kAcc; ++i) acc[i] = acc[i] * alpha;
-    const int jn = pos - t * kDevTile + 1 < kDevTile ? pos - t * kDevTile + 1 : kDevTile;
+    const int jn = a.pos - t * kDevTile + 1 < kDevTile ? a.pos - t * kDevTile + 1 : kDevTile;
 #pragma unroll 4
     for (int j = 0; j < jn; ++j) {
       const float pj = GRETA_SHFL(pr, j);
       const int32_t pp = t * kDevTile + j;
-      if (pp >= p_fresh) {  // the same for every lane
-        const float* vr = fresh.v + (row_fresh + (pp - p_fresh)) * fresh.ldv + hk * hd;
+      if (pp >= a.p_fresh) {  // the same for every lane
+        const float* vr = fresh.v + (a.row_fresh + (pp - a.p_fresh)) * fresh.ldv + a.hk * hd;
 #pragma unroll
         for (int i = 0; i < kAcc; ++i) {
           const int d = lane + i * kWarp;
@@ -284,13 +301,127 @@ __global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, in
       }
     }
   }
-  if (!writes) return;
-  float* o = out + r * ldo + static_cast<int64_t>(h) * hd;
+}
+
+// Chunk c >= 1 merged into the running state (M, L, A) of chunks 0..c-1.
+__device__ __forceinline__ void merge_chunk(float& M, float& L, float (&A)[kAcc], float m, float l,
+                                            const float (&acc)[kAcc]) {
+  const float mn = fmaxf(M, m);
+  const float a = expf(M - mn), b = expf(m - mn);
+  L = __fadd_rn(__fmul_rn(L, a), __fmul_rn(l, b));
+#pragma unroll
+  for (int i = 0; i < kAcc; ++i) A[i] = __fadd_rn(__fmul_rn(A[i], a), __fmul_rn(acc[i], b));
+  M = mn;
+}
+
+__device__ __forceinline__ void write_output(float* out, int64_t ldo, const AttnTask& a, int hd, int lane,
+                                             const float (&A)[kAcc], float L) {
+  float* o = out + a.r * ldo + static_cast<int64_t>(a.h) * hd;
 #pragma unroll
   for (int i = 0; i < kAcc; ++i) {
     const int d = lane + i * kWarp;
-    if (d < hd) o[d] = acc[i] / l;
+    if (d < hd) o[d] = A[i] / L;
   }
+}
+
+// One warp per (row, head), its chunks in order.
+template <int KT>
+__global__ void attention_kernel(DevKvPool kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head, float scale,
+                                 DevFresh fresh, DevBatch b, int64_t n, float* out, int64_t ldo) {
+  extern __shared__ float q_smem[];  // [kBlock / kWarp, head_dim]
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int64_t n_tasks = n * n_head;
+  int64_t task = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
+  // A warp past the last task recomputes the last one and writes nothing: no warp returns
+  // early, so the kernel stays correct even where GRETA_SYNCWARP were a block-wide barrier (on
+  // HIP it is a wavefront-scope sync: one 64-lane wavefront holds two logical warps).
+  const bool writes = task < n_tasks;
+  if (!writes) task = n_tasks - 1;
+  const AttnTask a = attn_task(kv, b, fresh, n_head, task);
+  const float* qs = load_query(q_smem, q, ldq, a, kv.head_dim, warp, lane);
+  float M = 0.0f, L = 0.0f, A[kAcc];
+  const int32_t last_chunk = a.pos / (kDevTile * kChunkTiles);
+  for (int32_t c = 0; c <= last_chunk; ++c) {
+    float m, l, acc[kAcc];
+    attend_chunk<KT>(kv, layer, a, qs, scale, fresh, c, lane, m, l, acc);
+    if (c == 0) {
+      M = m;
+      L = l;
+#pragma unroll
+      for (int i = 0; i < kAcc; ++i) A[i] = acc[i];
+    } else {
+      merge_chunk(M, L, A, m, l, acc);
+    }
+  }
+  if (writes) write_output(out, ldo, a, kv.head_dim, lane, A, L);
+}
+
+// The chunks of few rows in parallel: warp (task, w) computes chunks w, w + kChunkWorkers, ...
+// of its (row, head) and stores each state in part[task][c] = {m, l, acc[head_dim]}.
+constexpr int kChunkWorkers = 8;
+template <int KT>
+__global__ void attention_chunk_kernel(DevKvPool kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head,
+                                       float scale, DevFresh fresh, DevBatch b, int64_t n, float* part,
+                                       int32_t max_chunks) {
+  extern __shared__ float q_smem[];
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int64_t n_items = n * n_head * kChunkWorkers;
+  int64_t item = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
+  const bool writes = item < n_items;  // as attention_kernel: no warp leaves early
+  if (!writes) item = n_items - 1;
+  const int64_t task = item / kChunkWorkers;
+  const int32_t w = static_cast<int32_t>(item % kChunkWorkers);
+  const AttnTask a = attn_task(kv, b, fresh, n_head, task);
+  const float* qs = load_query(q_smem, q, ldq, a, kv.head_dim, warp, lane);
+  const int hd = kv.head_dim;
+  const int32_t last_chunk = a.pos / (kDevTile * kChunkTiles);
+  for (int32_t c = w; c <= last_chunk; c += kChunkWorkers) {
+    float m, l, acc[kAcc];
+    attend_chunk<KT>(kv, layer, a, qs, scale, fresh, c, lane, m, l, acc);
+    if (!writes) continue;
+    float* st = part + (task * max_chunks + c) * (hd + 2);
+    if (lane == 0) {
+      st[0] = m;
+      st[1] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < kAcc; ++i) {
+      const int d = lane + i * kWarp;
+      if (d < hd) st[2 + d] = acc[i];
+    }
+  }
+}
+
+// One warp per (row, head): the stored chunk states merged in ascending order.
+__global__ void attention_merge_kernel(DevKvPool kv, int32_t n_head, DevBatch b, int64_t n, const float* part,
+                                       int32_t max_chunks, float* out, int64_t ldo) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const int64_t task = static_cast<int64_t>(blockIdx.x) * (kBlock / kWarp) + warp;
+  if (task >= n * n_head) return;  // no barrier in this kernel
+  const int hd = kv.head_dim;
+  AttnTask a;
+  a.r = task / n_head;
+  a.h = static_cast<int32_t>(task % n_head);
+  const int32_t last_chunk = b.pos[a.r] / (kDevTile * kChunkTiles);
+  float M = 0.0f, L = 0.0f, A[kAcc];
+  for (int32_t c = 0; c <= last_chunk; ++c) {
+    const float* st = part + (task * max_chunks + c) * (hd + 2);
+    float acc[kAcc];
+#pragma unroll
+    for (int i = 0; i < kAcc; ++i) {
+      const int d = lane + i * kWarp;
+      acc[i] = d < hd ? st[2 + d] : 0.0f;
+    }
+    if (c == 0) {
+      M = st[0];
+      L = st[1];
+#pragma unroll
+      for (int i = 0; i < kAcc; ++i) A[i] = acc[i];
+    } else {
+      merge_chunk(M, L, A, st[0], st[1], acc);
+    }
+  }
+  write_output(out, ldo, a, hd, lane, A, L);
 }
 
 // Streams a buffer once: every thread reads 16-byte vectors at a grid stride (coalesced) and
@@ -399,12 +530,31 @@ void launch_kv_store(Stream s, const DevKvPool& kv, int32_t layer, const float* 
   check_last_launch("kv_store");
 }
 
+int64_t attention_part_floats(int64_t n, int32_t n_head, int32_t head_dim, int32_t max_chunks) {
+  if (n > kAttnParallelRows || max_chunks <= 1) return 0;
+  return n * n_head * max_chunks * (head_dim + 2);
+}
+
 void launch_attention(Stream s, const DevKvPool& kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head,
-                      float scale, const DevFresh& fresh, const DevBatch& b, int64_t n, float* out, int64_t ldo) {
+                      float scale, const DevFresh& fresh, const DevBatch& b, int64_t n, float* out, int64_t ldo,
+                      float* part, int32_t max_chunks) {
   if (n <= 0) return;
-  const unsigned nb = blocks_for(n * n_head, kBlock / kWarp);
   const size_t smem = sizeof(float) * (kBlock / kWarp) * kv.head_dim;
   cudaStream_t st = stream_of(s);
+  if (part != nullptr && attention_part_floats(n, n_head, kv.head_dim, max_chunks) > 0) {
+    const unsigned nb = blocks_for(n * n_head * kChunkWorkers, kBlock / kWarp);
+    switch (kv.type) {
+      case DevKvType::F32: attention_chunk_kernel<0><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, part, max_chunks); break;
+      case DevKvType::F16: attention_chunk_kernel<1><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, part, max_chunks); break;
+      case DevKvType::BF16: attention_chunk_kernel<2><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, part, max_chunks); break;
+    }
+    check_last_launch("attention chunks");
+    attention_merge_kernel<<<blocks_for(n * n_head, kBlock / kWarp), kBlock, 0, st>>>(kv, n_head, b, n, part, max_chunks,
+                                                                                       out, ldo);
+    check_last_launch("attention merge");
+    return;
+  }
+  const unsigned nb = blocks_for(n * n_head, kBlock / kWarp);
   switch (kv.type) {
     case DevKvType::F32: attention_kernel<0><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, out, ldo); break;
     case DevKvType::F16: attention_kernel<1><<<nb, kBlock, smem, st>>>(kv, layer, q, ldq, n_head, scale, fresh, b, n, out, ldo); break;

@@ -168,11 +168,19 @@ struct DevFresh {
 };
 
 // Causal GQA attention of query rows r = 0..n-1 over their sequences' positions [0, pos[r]] of
-// layer `layer`. One warp per (row, head): an online softmax over the tiles [32t, 32t + 32) in
-// ascending order, the same procedure whatever n is. q, out: [n, n_head * head_dim].
-// head_dim <= 256.
+// layer `layer`, per (row, head): chunks of 256 positions at fixed absolute boundaries
+// [256c, 256c + 256), each an online softmax over its 32-position tiles in ascending order from
+// the empty state, merged in ascending chunk order. The same procedure whatever n is, whether the
+// chunks of a row run one after the other (one warp per (row, head)) or in parallel (`part`
+// non-null and n <= kAttnParallelRows: 8 warps per (row, head) store the chunk states in `part`,
+// attention_part_floats floats, and a second kernel merges them). max_chunks: chunks of the
+// longest sequence the block tables allow (table stride / 8, rounded up). q, out:
+// [n, n_head * head_dim]. head_dim <= 256.
+inline constexpr int64_t kAttnParallelRows = 16;
+int64_t attention_part_floats(int64_t n, int32_t n_head, int32_t head_dim, int32_t max_chunks);
 void launch_attention(Stream s, const DevKvPool& kv, int32_t layer, const float* q, int64_t ldq, int32_t n_head,
-                      float scale, const DevFresh& fresh, const DevBatch& b, int64_t n, float* out, int64_t ldo);
+                      float scale, const DevFresh& fresh, const DevBatch& b, int64_t n, float* out, int64_t ldo,
+                      float* part, int32_t max_chunks);
 
 // Throws greta::Error if the last launch failed.
 void check_last_launch(const char* what);
