@@ -23,6 +23,9 @@
 namespace greta::cuda {
 namespace {
 
+// Position from which a batch of few rows splits each row's attention chunks over warps.
+constexpr int32_t kAttnSplitPos = 1024;
+
 using backend::Tensor;
 using backend::Weight;
 
@@ -222,7 +225,7 @@ struct CudaBackend::Impl {
     cudaGraphExec_t exec = nullptr;
   };
   static constexpr size_t kMaxGraphs = 64;
-  std::map<std::tuple<int32_t, int32_t, bool>, Graph> graphs;
+  std::map<std::tuple<int32_t, int32_t, bool, bool>, Graph> graphs;  // StepKey + attn_split
 
   ~Impl() {
     drop_graphs();
@@ -276,6 +279,7 @@ struct CudaBackend::Impl {
   // and the chunks of the longest sequence the block tables allow (set_batch).
   DevBuf attn_part;
   int32_t attn_max_chunks = 0;
+  bool attn_split = false;  // the current batch has a row past kAttnSplitPos
 
   // A scratch buffer of at least `bytes`, grown outside recorded steps: a step is run directly
   // the first time its key is seen, which sizes the buffer for its replays.
@@ -497,6 +501,15 @@ void CudaBackend::set_batch(const backend::BatchRows& rows) {
     s.drop_graphs();
     s.attn_max_chunks = chunks;
   }
+  // Whether some row is past position kAttnSplitPos (GRETA_CUDA_ATTN_SPLIT_POS overrides it):
+  // only then do few rows spread their chunks over warps (launch_attention's parallel form: the
+  // same bits, so only a matter of speed; with 1-3 chunks most of its 8 warps per (row, head)
+  // idle: llama-7b Q8_0 tg128 after pp512 on an H200, 142.9 t/s split from position 256 against
+  // 155.9 unsplit). Steps are recorded per form.
+  int32_t max_pos = 0;
+  for (int32_t i = 0; i < rows.n_rows; ++i) max_pos = std::max(max_pos, rows.pos[i]);
+  const char* split_env = std::getenv("GRETA_CUDA_ATTN_SPLIT_POS");
+  s.attn_split = max_pos >= (split_env != nullptr ? std::atoi(split_env) : kAttnSplitPos);
   const int64_t cap = s.cap_rows;
   // The staging copy whose upload was queued two batches ago: done by now, unless the batches
   // came without a synchronisation between them (then this waits for that upload only).
@@ -535,7 +548,7 @@ void CudaBackend::run_step(const backend::StepKey& key, const std::function<void
   }
   GRETA_ASSERT_MSG(key.n_rows == s.n_rows && key.n_out == s.n_out && key.fresh == s.fresh,
                    "run_step: the key does not describe the batch given to set_batch");
-  const auto k = std::make_tuple(key.n_rows, key.n_out, key.fresh);
+  const auto k = std::make_tuple(key.n_rows, key.n_out, key.fresh, s.attn_split);
   auto it = s.graphs.find(k);
   if (it == s.graphs.end()) {
     if (s.graphs.size() < Impl::kMaxGraphs) s.graphs.emplace(k, Impl::Graph{});
@@ -741,7 +754,7 @@ void CudaBackend::attention(int32_t layer, const backend::AttnParams& p, Tensor 
                out.rows == q.rows && q.rows <= s.n_rows);
   DevFresh fresh;
   if (s.fresh) fresh = DevFresh{true, k_fresh.data, k_fresh.ld, v_fresh.data, v_fresh.ld};
-  const int64_t part = attention_part_floats(q.rows, p.n_head, p.head_dim, s.attn_max_chunks);
+  const int64_t part = s.attn_split ? attention_part_floats(q.rows, p.n_head, p.head_dim, s.attn_max_chunks) : 0;
   float* part_buf = static_cast<float*>(s.grow(s.attn_part, part * int64_t{sizeof(float)}, "the attention chunk states"));
   launch_attention(s.stream, s.kv, layer, q.data, q.ld, p.n_head, p.scale, fresh, s.batch, q.rows, out.data, out.ld,
                    part_buf, s.attn_max_chunks);

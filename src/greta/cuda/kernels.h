@@ -172,7 +172,7 @@ struct DevFresh {
 // [256c, 256c + 256), each an online softmax over its 32-position tiles in ascending order from
 // the empty state, merged in ascending chunk order. The same procedure whatever n is, whether the
 // chunks of a row run one after the other (one warp per (row, head)) or in parallel (`part`
-// non-null and n <= kAttnParallelRows: 8 warps per (row, head) store the chunk states in `part`,
+// non-null, which the backend passes when a row is past position 1024, and n <= kAttnParallelRows: 8 warps per (row, head) store the chunk states in `part`,
 // attention_part_floats floats, and a second kernel merges them). max_chunks: chunks of the
 // longest sequence the block tables allow (table stride / 8, rounded up). q, out:
 // [n, n_head * head_dim]. head_dim <= 256.
