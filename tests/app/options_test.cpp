@@ -48,6 +48,8 @@ TEST(InferOptions, Defaults) {
   EXPECT_FALSE(o.model_given);
   EXPECT_EQ(o.prompt, "");
   EXPECT_EQ(o.max_tokens, 128);
+  EXPECT_TRUE(o.finish_word);  // -n not given: the last word is finished
+  EXPECT_FALSE(parse({"-n", "128"}).finish_word);
   EXPECT_GE(o.n_threads, 1);
   EXPECT_LE(o.n_threads, 256);
   EXPECT_EQ(o.seed_source, "random");
@@ -117,7 +119,10 @@ TEST(InferOptions, MalformedFlagsNameTheFlagAndTheAcceptedValues) {
   EXPECT_EQ(usage_error({"-t", "0"}), "--threads: expected an integer in 1..256, got '0'");
   EXPECT_EQ(usage_error({"-t", "10000"}), "--threads: expected an integer in 1..256, got '10000'");
   EXPECT_EQ(usage_error({"-t", "2x"}), "--threads: expected an integer in 1..256, got '2x'");
-  EXPECT_EQ(usage_error({"-n", "-1"}), "--max-tokens: expected an integer in 0..1000000, got '-1'");
+  EXPECT_EQ(usage_error({"-n", "-2"}), "--max-tokens: expected an integer in -1..1000000, got '-2'");
+  EXPECT_EQ(parse({"-n", "-1"}).max_tokens, -1);  // llama.cpp's "no limit"
+  EXPECT_EQ(usage_error({"-ngl"}), "-ngl: expected a value");
+  EXPECT_EQ(usage_error({"-cnv"}).rfind("-cnv: conversation and interactive modes are not supported", 0), 0u);
   EXPECT_EQ(usage_error({"-c", "-5"}), "--ctx-size: expected an integer in 0..1048576, got '-5'");
   EXPECT_EQ(usage_error({"--seed", "-1"}),
             "--seed: expected an unsigned 64-bit decimal integer (0..18446744073709551615), got '-1'");
@@ -193,7 +198,7 @@ TEST(InferOptions, HelpAndVersion) {
   ParseResult h = parse_infer_options({"greta_infer", "--help"}, fake_env({}));
   EXPECT_TRUE(h.exit_now);
   for (const char* s : {"--model", "--kv-aligned", "GRETA_KV_ALIGNED", "GRETA_SEED", "--dump-span",
-                        "--mode", "--dtype", "--ignore-eos", "128", "0.95", "bf16"}) {
+                        "--mode", "--dtype", "--ignore-eos", "--no-display-prompt", "0.95", "bf16"}) {
     EXPECT_NE(h.text.find(s), std::string::npos) << s;
   }
   // --help wins over a malformed value after it, as a user expects.

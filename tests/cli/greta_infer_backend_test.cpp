@@ -26,6 +26,7 @@ TEST(GretaInferActivations, F32ActivationsGiveTheExpectedGreedyText) {
                                "--activations", "f32", "--kv-aligned", "1", "--mode", mode});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out,
+              "Once upon a time"
               ", a little girl named Lily lived in a small house. She loved to eat yummy food. One day, she saw "
               "a small bird on the ground. The bird was sad because it could not eat it.\nLily wanted to help the "
               "bird. She tried to eat the food and ")

@@ -56,14 +56,9 @@ std::vector<std::string> files_in(const std::string& dir) {
   return names;
 }
 
-// The dump's published files and leftovers (the lock file is the writer's, not a dump file).
-std::vector<std::string> dump_files(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const std::string& n : files_in(dir)) {
-    if (n != ".greta-dump.lock") out.push_back(n);
-  }
-  return out;
-}
+// Everything in a dump directory: the published files and any leftover (the writer locks the
+// directory itself, so no lock file may appear either).
+std::vector<std::string> dump_files(const std::string& dir) { return files_in(dir); }
 
 TEST_F(GretaInfer, HelpAndVersionExitZero) {
   const CliResult h = infer({"--help"});
@@ -86,6 +81,7 @@ struct BadInput {
 };
 
 TEST_F(GretaInfer, MalformedFlagsAndEnvExitTwoBeforeTheModelIsLoaded) {
+  const std::string kIdsExpect = "expected token ids (decimal, 0..2147483647) separated by commas or spaces";
   const std::string seed_expect = "expected an unsigned 64-bit decimal integer (0..18446744073709551615)";
   const std::vector<BadInput> cases = {
       {{"--kv-aligned", "2"}, {}, "--kv-aligned: expected 0 or 1, got '2'"},
@@ -96,7 +92,7 @@ TEST_F(GretaInfer, MalformedFlagsAndEnvExitTwoBeforeTheModelIsLoaded) {
       {{"--dump-span", "0:2"}, {}, "--dump-span: expected START:COUNT, two decimal integers with START >= 1 and COUNT >= 1, got '0:2'"},
       {{"-t", "0"}, {}, "--threads: expected an integer in 1..256, got '0'"},
       {{"--threads", "10000"}, {}, "--threads: expected an integer in 1..256, got '10000'"},
-      {{"-n", "abc"}, {}, "--max-tokens: expected an integer in 0..1000000, got 'abc'"},
+      {{"-n", "abc"}, {}, "--max-tokens: expected an integer in -1..1000000, got 'abc'"},
       {{"--temp", "-1"}, {}, "--temp: expected a number in [0, 100], got '-1'"},
       {{"--top-p", "2"}, {}, "--top-p: expected a number in [0, 1], got '2'"},
       {{"--seed", "-1"}, {}, "--seed: " + seed_expect + ", got '-1'"},
@@ -107,6 +103,14 @@ TEST_F(GretaInfer, MalformedFlagsAndEnvExitTwoBeforeTheModelIsLoaded) {
       {{"-p", "x", "-f", "y"}, {}, "--prompt and --prompt-file are exclusive: give one of them"},
       {{"-p", "ab\xff"}, {}, "--prompt: expected UTF-8 text, got an invalid byte at offset 2"},
       {{"--dump-span", "1:2"}, {}, "--dump-span needs --dump-logits DIR"},
+      {{"-p", "x", "--prompt-tokens", "1"}, {}, "--prompt-tokens is exclusive with --prompt and --prompt-file: give one of them"},
+      {{"--prompt-tokens", "1", "-f", "y"}, {}, "--prompt-tokens is exclusive with --prompt and --prompt-file: give one of them"},
+      {{"--prompt-tokens", "1,x"}, {}, "--prompt-tokens: " + kIdsExpect + ", got '1,x'"},
+      {{"--prompt-tokens", ""}, {}, "--prompt-tokens: " + kIdsExpect + ", got ''"},
+      {{"--prompt-tokens", "1,,2"}, {}, "--prompt-tokens: " + kIdsExpect + ", got '1,,2'"},
+      {{"--prompt-tokens", "1,2,"}, {}, "--prompt-tokens: " + kIdsExpect + ", got '1,2,'"},
+      {{"--prompt-tokens", "-1"}, {}, "--prompt-tokens: " + kIdsExpect + ", got '-1'"},
+      {{"--prompt-tokens", "2147483648"}, {}, "--prompt-tokens: " + kIdsExpect + ", got '2147483648'"},
   };
   for (const BadInput& c : cases) {
     // A model that does not exist: the flag error must come first (nothing is loaded).
@@ -141,7 +145,7 @@ TEST_F(GretaInfer, GreedyContinuationMatchesTheReference) {
       const CliResult r = infer({"-m", kModel, "-p", kPrompt, "--temp", "0", "--dtype", "f32", "-n",
                                  "16", "--mode", mode, "-t", threads, "-s", "1"});
       EXPECT_EQ(r.exit_code, 0) << r.err;
-      EXPECT_EQ(r.out, kGreedyText) << mode << " -t " << threads;
+      EXPECT_EQ(r.out, kPrompt + kGreedyText) << mode << " -t " << threads;  // the prompt is echoed
       EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
       EXPECT_NE(r.err.find("loaded in"), std::string::npos);
     }
@@ -155,14 +159,46 @@ TEST_F(GretaInfer, GreedyContinuationMatchesTheReference) {
   EXPECT_EQ(d.metadata["generated_token_ids"], nlohmann::json(kGreedyIds));
 }
 
+TEST_F(GretaInfer, PromptTokensReproduceTheTokenizedPrompt) {
+  // What greta_tokenize prints ("1 403 407 261 378\n") and comma lists give the same run as
+  // the text: the ids are the whole prompt (no BOS added).
+  for (const char* ids : {"1 403 407 261 378\n", "1,403,407,261,378", " 1, 403 ,407\t261 , 378 "}) {
+    const CliResult r = infer({"-m", kModel, "--prompt-tokens", ids, "--temp", "0", "--dtype", "f32", "-n",
+                               "16", "-t", "1", "-s", "1", "--dump-logits", path("d")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, kGreedyText) << ids;
+    const dump::Dump d = dump::read_dump(path("d"));
+    EXPECT_EQ(d.metadata["prompt_token_ids"], nlohmann::json({1, 403, 407, 261, 378}));
+    EXPECT_EQ(d.metadata["generated_token_ids"], nlohmann::json(kGreedyIds));
+    EXPECT_EQ(d.metadata["options"]["prompt-tokens"], nlohmann::json({1, 403, 407, 261, 378}));
+  }
+  // No BOS is added: without the 1 the prompt is four tokens.
+  const CliResult nobos = infer({"-m", kModel, "--prompt-tokens", "403,407,261,378", "--temp", "0", "-n", "0",
+                                 "-t", "1", "-s", "1", "--dump-logits", path("e")});
+  ASSERT_EQ(nobos.exit_code, 0) << nobos.err;
+  EXPECT_EQ(dump::read_dump(path("e")).metadata["prompt_token_ids"], nlohmann::json({403, 407, 261, 378}));
+}
+
+TEST_F(GretaInfer, PromptTokenOutsideTheVocabularyExitsTwo) {
+  for (const char* ids : {"1,80,512", "1 99999"}) {
+    const CliResult r = infer({"-m", kModel, "--prompt-tokens", ids, "-s", "1", "--dump-logits", path("d")});
+    EXPECT_EQ(r.exit_code, 2) << ids;
+    const std::string bad = std::string(ids) == "1,80,512" ? "512 (at index 2)" : "99999 (at index 1)";
+    EXPECT_EQ(r.err, "greta_infer: error: --prompt-tokens: token id " + bad +
+                         " is outside the vocabulary of 512 tokens (ids 0..511)\n");
+    EXPECT_EQ(r.out, "");
+    EXPECT_TRUE(dump_files(path("d")).empty());
+  }
+}
+
 TEST_F(GretaInfer, DefaultModelIsFoundFromAnyDirectory) {
   CliRun run{.args = {"-p", kPrompt, "--temp", "0", "--dtype", "f32", "-n", "16", "-t", "1"},
              .cwd = dir_.string()};
   const CliResult r = test::run_cli(kBinary, run);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, kGreedyText);
-  // No seed given: one is drawn, printed and reported.
-  EXPECT_NE(r.err.find("(random; pass --seed"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, kPrompt + kGreedyText);
+  // No seed given and greedy decoding: the seed is never used, so no seed line.
+  EXPECT_EQ(r.err.find("(random; pass --seed"), std::string::npos) << r.err;
 }
 
 TEST_F(GretaInfer, SameSeedSameTokensInBothModes) {
@@ -286,7 +322,15 @@ TEST_F(GretaInfer, DumpSpanOutsideTheRunExitsTwoAndWritesNothing) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out, "");
-  EXPECT_TRUE(dump_files(path("d")).empty());
+  // The run created the directory and removes it again: nothing is left behind.
+  EXPECT_FALSE(fs::exists(path("d")));
+  // A directory that existed before stays, empty.
+  fs::create_directories(path("kept"));
+  const CliResult r2 = infer({"-m", kModel, "-p", kPrompt, "-n", "4", "-t", "1", "-s", "1",
+                              "--dump-logits", path("kept"), "--dump-span", "8:3"});
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_TRUE(fs::is_directory(path("kept")));
+  EXPECT_TRUE(dump_files(path("kept")).empty());
   const CliResult ok = infer({"-m", kModel, "-p", kPrompt, "-n", "4", "-t", "1", "-s", "1",
                               "--dump-logits", path("d"), "--dump-span", "7:3"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
@@ -441,7 +485,9 @@ TEST_F(GretaInfer, EndOfGenerationStopsTheRunAndBoundsTheDumpSpan) {
   // A span past the end-of-generation token cannot be completed: error, nothing written.
   const CliResult past = infer(args(path("past"), std::to_string(eos_idx - 4) + ":10"));
   EXPECT_EQ(past.exit_code, 1);
-  EXPECT_EQ(past.err, "greta_infer: error: generation stopped (end-of-generation) at token index " +
+  EXPECT_EQ(past.err, "greta_infer: warning: -c 4096 is above the model's trained context (2048 tokens): positions "
+                      "past 2048 were never trained and the text degrades there\n"
+                      "greta_infer: error: generation stopped (end-of-generation) at token index " +
                           eos + ", before the end of the dump span (" + std::to_string(eos_idx + 5) +
                           "): no dump written; use --ignore-eos or a shorter --dump-span\n");
   EXPECT_TRUE(dump_files(path("past")).empty());
@@ -457,7 +503,7 @@ TEST_F(GretaInfer, ZeroMaxTokens) {
   const CliResult r = infer({"-m", kModel, "-p", kPrompt, "-n", "0", "-t", "1", "-s", "3",
                              "--temp", "0", "--dump-logits", path("d")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.out, kPrompt);  // the prompt is echoed, nothing is generated
   const dump::Dump d = dump::read_dump(path("d"));
   EXPECT_EQ(d.meta.gen_len, 0);
   ASSERT_EQ(d.records.size(), 1u);
@@ -494,7 +540,7 @@ TEST_F(GretaInfer, GenerationStopsWhenTheContextIsFull) {
   const CliResult r = infer({"-m", kModel, "-p", kPrompt, "-c", "8", "-n", "100", "-t", "1",
                              "--temp", "0", "--dtype", "f32", "--dump-logits", path("d")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, ", there was a");
+  EXPECT_EQ(r.out, kPrompt + ", there was a");
   EXPECT_NE(r.err.find("generation stops when the context is full"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("context full (8 tokens): stopped after 4 generated tokens"), std::string::npos);
   EXPECT_EQ(dump::read_dump(path("d")).meta.gen_len, 4);
@@ -505,7 +551,7 @@ TEST_F(GretaInfer, PromptFile) {
   const CliResult r = infer({"-m", kModel, "-f", path("p.txt"), "--temp", "0", "--dtype", "f32",
                              "-n", "16", "-t", "1"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, kGreedyText);
+  EXPECT_EQ(r.out, kPrompt + kGreedyText);  // the file's text (its final newline removed) is echoed
   { std::ofstream(path("bad.txt")) << "Once \xff\xfe upon"; }
   const CliResult bad = infer({"-m", kModel, "-f", path("bad.txt"), "-s", "1"});
   EXPECT_EQ(bad.exit_code, 1);

@@ -141,14 +141,14 @@ TEST_F(HardeningGguf, UnsupportedArchitectureInTheLibrary) {
   const std::string f = write_with_arch(path("mamba.gguf"), "mamba");
   ASSERT_NO_THROW(GgufFile::open(f));  // the file itself is valid
   EXPECT_EQ(error_of([&] { load_model(f); }),
-            "loading model '" + f + "': unsupported architecture 'mamba' (supported: llama, qwen2)");
+            "loading model '" + f + "': unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3)");
 }
 
 TEST_F(HardeningGguf, UnsupportedArchitectureThroughGretaInfer) {
   if (!fs::exists(kBin + "/greta_infer")) GTEST_SKIP() << "greta_infer is not built";
   const std::string f = write_with_arch(path("mamba.gguf"), "mamba");
   const ProcResult r = test::run_process({kBin + "/greta_infer", "-m", f, "-p", "hi", "-n", "1", "--seed", "1"}, {});
-  expect_cli_error(r, "greta_infer", f, "unsupported architecture 'mamba' (supported: llama, qwen2)");
+  expect_cli_error(r, "greta_infer", f, "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3)");
   EXPECT_EQ(r.out, "");
 }
 

@@ -60,6 +60,16 @@ TEST_P(BatchInvarianceSynth, TargetBitIdenticalWhateverSharesItsBatches) {
   check_model(test::synth_model(GetParam()), std::string("synth ") + tensor_type_name(GetParam()), 48);
 }
 
+// Every architecture's reference model (tests/data/archs/).
+class BatchInvarianceArch : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(BatchInvarianceArch, TargetBitIdenticalWhateverSharesItsBatches) {
+  check_model(cached_model(test::arch_data(std::string(GetParam()) + ".gguf")), GetParam(), 48);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, BatchInvarianceArch, ::testing::ValuesIn(test::kArchModels),
+                         [](const auto& info) { return test::arch_test_name(info.param); });
+
 INSTANTIATE_TEST_SUITE_P(WeightTypes, BatchInvarianceSynth,
                          ::testing::Values(TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
                                            TensorType::Q6_K),

@@ -101,6 +101,28 @@ TEST_P(KvAlignedSynthGrid, AllPositionsBitIdentical) {
   check_grid(lm, std::string("synth ") + tensor_type_name(GetParam()));
 }
 
+// Every architecture's reference model (tests/data/archs/): the same grid.
+class KvAlignedArchGrid : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(KvAlignedArchGrid, AllPositionsBitIdentical) {
+  check_grid(cached_model(test::arch_data(std::string(GetParam()) + ".gguf")), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, KvAlignedArchGrid, ::testing::ValuesIn(test::kArchModels),
+                         [](const auto& info) { return test::arch_test_name(info.param); });
+
+// Synthetic models of every architecture greta_gguf synth writes (Q8_0 weights).
+class KvAlignedSynthArchGrid : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(KvAlignedSynthArchGrid, AllPositionsBitIdentical) {
+  const LoadedModel& lm = test::synth_arch_model(GetParam(), TensorType::Q8_0);
+  EXPECT_EQ(lm.stats.arch, GetParam());
+  check_grid(lm, std::string("synth ") + GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, KvAlignedSynthArchGrid, ::testing::Values("llama", "qwen2", "qwen3", "phi3"),
+                         [](const auto& info) { return std::string(info.param); });
+
 INSTANTIATE_TEST_SUITE_P(WeightTypes, KvAlignedSynthGrid,
                          ::testing::Values(TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
                                            TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K),

@@ -19,6 +19,16 @@ namespace greta::test {
 
 inline std::string shipped_model(const char* name) { return std::string(GRETA_SOURCE_DIR) + "/models/" + name; }
 inline std::string model_data(const char* name) { return std::string(GRETA_TEST_DATA) + "/model/" + name; }
+// The architecture reference models (tests/data/archs/, copied from ../shared/reference/archs/).
+inline std::string arch_data(const std::string& name) { return std::string(GRETA_TEST_DATA) + "/archs/" + name; }
+// The reference models of every architecture greta supports (tests/data/archs/<name>.gguf).
+inline constexpr const char* kArchModels[] = {"llama3", "llama3-f16", "llama3-q8_0", "qwen2", "qwen3", "phi3"};
+// A gtest parameter name: '-' is not allowed.
+inline std::string arch_test_name(const char* model) {
+  std::string s = model;
+  for (char& c : s) c = c == '-' ? '_' : c;
+  return s;
+}
 
 // Loaded once per test binary; models are immutable and shared by sessions.
 inline const LoadedModel& cached_model(const std::string& path) {
@@ -74,6 +84,26 @@ inline const LoadedModel& synth_model(TensorType type) {
     o.type = type;
     o.shape = synth_preset("tiny", type, std::nullopt);
     o.seed = 42;
+    o.out = path;
+    o.n_threads = 2;
+    synth_llama(o);
+  }
+  return cached_model(path);
+}
+
+// A tiny synthetic model of architecture `arch` (synth_arch_names(); qwen3 with head_dim 32,
+// decoupled from dim 64 / 4 heads) with every matrix in `type`, written once per test binary.
+inline const LoadedModel& synth_arch_model(const std::string& arch, TensorType type) {
+  const std::filesystem::path dir = process_temp_dir("greta_synth_models_");
+  const std::string path = (dir / ("tiny-" + arch + "-" + tensor_type_name(type) + ".gguf")).string();
+  if (!std::filesystem::exists(path)) {
+    SynthOptions o;
+    o.arch = arch;
+    o.preset = "tiny";
+    o.type = type;
+    o.shape = synth_preset("tiny", type, std::nullopt);
+    if (arch == "qwen3") o.shape.head_dim = 32;
+    o.seed = 43;
     o.out = path;
     o.n_threads = 2;
     synth_llama(o);

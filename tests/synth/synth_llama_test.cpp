@@ -264,6 +264,54 @@ TEST_F(SynthTest, OptionErrors) {
   EXPECT_EQ(error_of([&] { synth_llama(o); }), path("missing.gguf") + ": cannot open: No such file or directory");
 }
 
+TEST_F(SynthTest, ArchitecturesTheirTensorsAndKeys) {
+  EXPECT_EQ(synth_arch_names(), "llama, qwen2, qwen3, phi3");
+  auto make = [&](const char* arch, int64_t head_dim) {
+    SynthOptions o;
+    o.arch = arch;
+    o.preset = "tiny";
+    o.type = TensorType::Q8_0;
+    o.shape = synth_preset("tiny", o.type, std::nullopt);
+    o.shape.head_dim = head_dim;
+    o.seed = 3;
+    o.n_threads = 2;
+    o.out = path(std::string(arch) + ".gguf");
+    synth_llama(o);
+    return GgufFile::open(o.out);
+  };
+  const auto q2 = make("qwen2", 0);
+  EXPECT_EQ(q2->get_string_or("general.architecture", ""), "qwen2");
+  EXPECT_EQ(q2->get_u32("qwen2.embedding_length"), 64u);
+  EXPECT_EQ(q2->get_f32_or("qwen2.rope.freq_base", 0.0f), 1e6f);
+  ASSERT_NE(q2->find_tensor("blk.1.attn_k.bias"), nullptr);
+  EXPECT_EQ(q2->find_tensor("blk.1.attn_k.bias")->ne[0], 32);
+  EXPECT_EQ(q2->find_tensor("blk.0.attn_q_norm.weight"), nullptr);
+  const auto q3 = make("qwen3", 32);  // head_dim 32 with dim 64 and 4 heads: q is 128 wide
+  EXPECT_EQ(q3->get_u32("qwen3.attention.key_length"), 32u);
+  EXPECT_EQ(q3->get_u32("qwen3.attention.value_length"), 32u);
+  EXPECT_EQ(q3->find_tensor("blk.0.attn_q.weight")->ne[1], 128);
+  EXPECT_EQ(q3->find_tensor("blk.0.attn_k.weight")->ne[1], 64);
+  EXPECT_EQ(q3->find_tensor("blk.0.attn_output.weight")->ne[0], 128);
+  EXPECT_EQ(q3->find_tensor("blk.0.attn_q_norm.weight")->ne[0], 32);
+  EXPECT_EQ(q3->find_tensor("blk.1.attn_k_norm.weight")->ne[0], 32);
+  EXPECT_EQ(q3->find_tensor("blk.0.attn_q.bias"), nullptr);
+  const auto l = make("llama", 0);
+  EXPECT_FALSE(l->has("llama.attention.key_length"));
+  EXPECT_EQ(l->find_tensor("blk.0.attn_q.bias"), nullptr);
+
+  const auto p3 = make("phi3", 0);
+  EXPECT_EQ(p3->find_tensor("blk.0.attn_qkv.weight")->ne[1], 64 + 2 * 32);
+  EXPECT_EQ(p3->find_tensor("blk.1.ffn_up.weight")->ne[1], 2 * 192);
+  EXPECT_EQ(p3->find_tensor("blk.0.ffn_gate.weight"), nullptr);
+  EXPECT_EQ(p3->find_tensor("blk.0.attn_q.weight"), nullptr);
+
+  EXPECT_EQ(error_of([&] { make("gpt2", 0); }),
+            "synth: unknown architecture 'gpt2' (expected llama, qwen2, qwen3, phi3)");
+  EXPECT_EQ(error_of([&] { make("llama", 32); }),
+            "synth: head_dim 32 must be dim / heads for llama (only qwen3 decouples it)");
+  EXPECT_EQ(error_of([&] { make("qwen3", 30); }), "synth: heads * head_dim 120 is not a multiple of the q8_0 block size 32");
+}
+
 // Single-token float forward pass (position 0, so attention returns v) over a deep synthetic
 // model: the residual stream stays bounded and the logits are finite.
 TEST_F(SynthTest, ActivationsStayBoundedThroughLayers) {

@@ -18,9 +18,14 @@ struct RunResult {
   std::string err;
 };
 
+std::string stderr_path() {
+  return ::testing::TempDir() + "greta_tokenize_stderr_" + std::to_string(::getpid()) + ".txt";
+}
+
+// Runs greta_tokenize through the shell; stderr goes through a temporary file, removed after.
 RunResult run_tokenize(const std::string& args) {
   const std::string bin = std::string(GRETA_BIN_DIR) + "/greta_tokenize";
-  const std::string err_path = ::testing::TempDir() + "greta_tokenize_stderr_" + std::to_string(::getpid()) + ".txt";
+  const std::string err_path = stderr_path();
   const std::string cmd = "'" + bin + "' " + args + " 2>'" + err_path + "'";
   RunResult r;
   std::FILE* p = popen(cmd.c_str(), "r");
@@ -30,6 +35,7 @@ RunResult run_tokenize(const std::string& args) {
   const int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.err = testing::read_all(err_path);
+  std::remove(err_path.c_str());
   return r;
 }
 
@@ -65,6 +71,15 @@ TEST_F(GretaTokenizeCli, FileInputIsTokenizedByteExactly) {
   const std::string path = ::testing::TempDir() + "greta_tokenize_input_" + std::to_string(::getpid()) + ".txt";
   std::ofstream(path, std::ios::binary) << "Once upon a time";
   EXPECT_EQ(run_tokenize("-m " + stories() + " -f '" + path + "'").out, "1 403 407 261 378\n");
+  std::remove(path.c_str());
+}
+
+// The test leaves nothing in the temporary directory (the stderr capture is removed after each run).
+TEST_F(GretaTokenizeCli, LeavesNoTemporaryFiles) {
+  const RunResult r = run_tokenize("-m " + stories() + " -p x --no-such-flag");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "greta_tokenize: error: The following argument was not expected: --no-such-flag (see --help)\n");
+  EXPECT_NE(access(stderr_path().c_str(), F_OK), 0) << stderr_path() << " was left behind";
 }
 
 TEST_F(GretaTokenizeCli, Errors) {
@@ -91,6 +106,7 @@ TEST_F(GretaTokenizeCli, CasesFileWithoutFinalSeparator) {
   const std::string path = ::testing::TempDir() + "greta_tokenize_cases_" + std::to_string(::getpid()) + ".inp";
   std::ofstream(path, std::ios::binary) << "Once\n__ggml_vocab_test__\n\n__ggml_vocab_test__\nupon";
   const RunResult r = run_tokenize("-m " + stories() + " --cases '" + path + "'");
+  std::remove(path.c_str());
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.out, " 403\n\n 407\n");
 }

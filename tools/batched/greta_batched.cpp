@@ -8,6 +8,7 @@
 
 #include "greta/app/batched.h"
 #include "greta/app/dump_metadata.h"
+#include "greta/app/tool_cli.h"
 #include "greta/core/error.h"
 #ifdef GRETA_HAVE_CUDA
 #include "greta/cuda/cuda_backend.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
       std::fputs(parsed.text.c_str(), stdout);
       return 0;
     }
+    greta::print_notes("greta_batched", parsed.notes);
 #ifdef GRETA_HAVE_CUDA
     greta::cuda::register_backend();
 #endif

@@ -3,6 +3,9 @@
 //
 //   greta_bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--dtype f32|f16|bf16]
 //               [--kv-aligned 0|1] [--backend cpu|cuda] [--json]
+//   -p, -n and -t take comma-separated lists, swept like llama-bench: for each thread count, one
+//   prefill test per -p value and one generation test per -n value (a single -p and -n: one run
+//   measuring both, as before).
 //   greta_bench --kernel q8_0 --rows 2048 --cols 2048 --batch 1|512 [-t THREADS] [-r REPS] [--json]
 //
 // --backend cuda (CUDA builds): the same measurements on the GPU; the limit is the device's read
@@ -26,6 +29,9 @@
 #include <thread>
 #include <vector>
 
+#include "greta/app/dump_metadata.h"
+#include "greta/app/infer_options.h"
+#include "greta/app/tool_cli.h"
 #include "greta/core/error.h"
 #include "greta/core/thread_pool.h"
 #include "greta/cpu/bandwidth.h"
@@ -46,6 +52,38 @@ double process_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// A parameter count in the unit that fits: 292.5K, 15.2M, 1.10B.
+std::string format_params(int64_t n) {
+  char buf[32];
+  if (n < 1000000) {
+    std::snprintf(buf, sizeof buf, "%.1fK", static_cast<double>(n) / 1e3);
+  } else if (n < 1000000000) {
+    std::snprintf(buf, sizeof buf, "%.1fM", static_cast<double>(n) / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2fB", static_cast<double>(n) / 1e9);
+  }
+  return buf;
+}
+
+// A comma-separated list of integers in [lo, hi] (llama-bench's -p 128,512).
+std::vector<int> parse_list(const std::string& text, const std::string& what, int lo, int hi) {
+  std::vector<int> out;
+  size_t pos = 0;
+  while (true) {
+    const size_t comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item.empty()) {
+      greta::fail(what + ": expected integers in " + std::to_string(lo) + ".." + std::to_string(hi) +
+                      " separated by commas, got '" + text + "'",
+                  greta::kExitUsage);
+    }
+    out.push_back(static_cast<int>(greta::parse_int_value(item, what, lo, hi)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
 }
 
 struct Stats {
@@ -399,8 +437,8 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
   }
   if (gpu) {
     const double mib = 1024.0 * 1024.0;
-    std::printf("model    %s (%s, %s, %.2fB params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
-                st.weights_type.c_str(), st.n_params / 1e9, st.weight_bytes_per_token / 1e9);
+    std::printf("model    %s (%s, %s, %s params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
+                st.weights_type.c_str(), format_params(st.n_params).c_str(), st.weight_bytes_per_token / 1e9);
     std::printf("device   %s   kv %s   kv-aligned %d   reps %d\n", gi.device.c_str(), dtype.c_str(), kv_aligned, reps);
     if (n_prompt > 0) std::printf("pp%-5d  %8.2f t/s  (min %.2f, max %.2f)\n", n_prompt, spp.median, spp.min, spp.max);
     if (n_gen > 0)
@@ -414,8 +452,8 @@ int run_model(const std::string& path, int n_prompt, int n_gen, int threads, int
                 file_tensor_bytes(*lm) / mib, gi.kv_cache / mib, gi.scratch / mib);
     return 0;
   }
-  std::printf("model    %s (%s, %s, %.2fB params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
-              st.weights_type.c_str(), st.n_params / 1e9, st.weight_bytes_per_token / 1e9);
+  std::printf("model    %s (%s, %s, %s params, %.3f GB weights/token)\n", path.c_str(), st.arch.c_str(),
+              st.weights_type.c_str(), format_params(st.n_params).c_str(), st.weight_bytes_per_token / 1e9);
   std::printf("threads  %d   kv %s   kv-aligned %d   simd %s   reps %d\n", threads, dtype.c_str(), kv_aligned,
               cpu::bandwidth_simd_target(), reps);
   if (n_prompt > 0)
@@ -443,14 +481,20 @@ int run(int argc, char** argv) {
   CLI::App app{"Measure prompt-processing and generation speed against the machine's limits.", "greta_bench"};
   std::string model, kernel, dtype = "bf16";
   std::string backend = "cpu";
-  int n_prompt = 512, n_gen = 128, reps = 3, kv_aligned = 0, parallel = 1;
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string n_prompt = "512", n_gen = "128";
+  std::string threads = std::to_string(std::max(1u, std::thread::hardware_concurrency()));
+  int reps = 3, kv_aligned = 0, parallel = 1;
   int64_t rows = 2048, cols = 2048, batch = 1;
   bool json = false, hot = false;
   app.add_option("-m,--model", model, "GGUF model file");
-  app.add_option("-p,--n-prompt", n_prompt, "prompt tokens for the prefill test (0: skip)")->check(CLI::Range(0, 1 << 20));
-  app.add_option("-n,--n-gen", n_gen, "tokens for the generation test (0: skip)")->check(CLI::Range(0, 1 << 20));
-  app.add_option("-t,--threads", threads, "threads")->check(CLI::Range(1, 1024));
+  app.add_option("-p,--n-prompt", n_prompt, "prompt tokens for the prefill test (0: skip); a list 128,512 sweeps")
+      ->type_name("N[,N...]")
+      ->capture_default_str();
+  app.add_option("-n,--n-gen", n_gen, "tokens for the generation test (0: skip); a list 0,128 sweeps")
+      ->type_name("N[,N...]")
+      ->capture_default_str();
+  app.add_option("-t,--threads", threads, "threads; a list 1,2 sweeps (default: the hardware threads)")
+      ->type_name("N[,N...]");
   app.add_option("-r,--repetitions", reps, "repetitions (the median is reported)")->check(CLI::Range(1, 1000));
   app.add_option("--dtype", dtype, "KV cache type: f32, f16, bf16");
   app.add_option("--kv-aligned", kv_aligned, "1: prefill/decode bit-equivalent mode")->check(CLI::Range(0, 1));
@@ -463,12 +507,22 @@ int run(int argc, char** argv) {
   app.add_option("--cols", cols, "kernel mode: K (input features)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_flag("--hot", hot, "kernel mode: reuse one copy of the weights (cache-resident compute speed)");
   app.add_option("--batch", batch, "kernel mode: M (activation rows)")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : greta::kExitUsage;
+  app.set_version_flag("--version", greta::version_text("greta_bench"), "print the version and exit");
+  // llama-bench's flags (-ngl, -fa, ...) translated, or rejected naming the flag.
+  const greta::Habits habits = llama_habits(std::vector<std::string>(argv, argv + argc), greta::HabitTool::Bench,
+                                                   greta::option_takes_value(app));
+  if (std::optional<std::string> text = greta::cli_parse(app, habits.args, "greta_bench")) {
+    std::fputs(text->c_str(), stdout);
+    return 0;
   }
-  if (!kernel.empty()) return run_kernel(kernel, rows, cols, batch, threads, reps, hot, json);
+  greta::print_notes("greta_bench", habits.notes);
+  const std::vector<int> prompts = parse_list(n_prompt, "--n-prompt", 0, 1 << 20);
+  const std::vector<int> gens = parse_list(n_gen, "--n-gen", 0, 1 << 20);
+  const std::vector<int> thread_counts = parse_list(threads, "--threads", 1, 1024);
+  if (!kernel.empty()) {
+    for (const int t : thread_counts) run_kernel(kernel, rows, cols, batch, t, reps, hot, json);
+    return 0;
+  }
   if (model.empty()) greta::fail("-m MODEL (or --kernel TYPE) is required", greta::kExitUsage);
 #ifdef GRETA_HAVE_CUDA
   if (backend == "cuda") register_recording_cuda_backend();
@@ -476,16 +530,24 @@ int run(int argc, char** argv) {
   if (greta::find_backend(backend) == nullptr) {
     greta::fail("--backend " + backend + ": not built into this greta_bench", greta::kExitUsage);
   }
-  return run_model(model, n_prompt, n_gen, threads, reps, dtype, kv_aligned, parallel, backend, json);
+  for (const int t : thread_counts) {
+    if (prompts.size() == 1 && gens.size() == 1) {  // one run measures both
+      run_model(model, prompts[0], gens[0], t, reps, dtype, kv_aligned, parallel, backend, json);
+      continue;
+    }
+    // A sweep, as llama-bench: one prefill test per -p value, one generation test per -n value.
+    for (const int p : prompts) {
+      if (p > 0) run_model(model, p, 0, t, reps, dtype, kv_aligned, parallel, backend, json);
+    }
+    for (const int n : gens) {
+      if (n > 0) run_model(model, 0, n, t, reps, dtype, kv_aligned, parallel, backend, json);
+    }
+  }
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const greta::Error& e) {
-    std::fprintf(stderr, "greta_bench: error: %s\n", e.what());
-    return e.exit_code();
-  }
+  return greta::guarded_main("greta_bench", [&] { return run(argc, argv); });
 }

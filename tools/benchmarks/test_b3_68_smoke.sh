@@ -17,8 +17,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${GRETA_BUILD_DIR:-$ROOT/tools/inference/build}"
 ME="test_b3_68_smoke"
 
+usage() {
+  echo "usage: test_b3_68_smoke.sh [DUMP_DIR]"
+  echo "  validates DUMP_DIR (or a dump greta_infer writes to a temporary directory) against the"
+  echo "  dump contract; exit 0 valid, 1 invalid, 2 bad usage"
+}
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  usage
+  exit 0
+fi
 if [ $# -gt 1 ] || [[ "${1:-}" == -* ]]; then
-  echo "usage: $0 [DUMP_DIR]" >&2
+  usage >&2
   exit 2
 fi
 

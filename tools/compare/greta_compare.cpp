@@ -16,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "greta/app/infer_options.h"
+#include "greta/app/tool_cli.h"
 #include "greta/compare/compare_report.h"
 #include "greta/compare/compare_stats.h"
 #include "greta/core/build_info.h"
@@ -81,10 +83,20 @@ std::unique_ptr<Vocab> load_vocab(const std::string& path, bool explicit_flag) {
   }
 }
 
+// The positional dumps are "[A B]" in the usage line (CLI11 would print "[dumps(0x)]").
+class CompareFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_usage(const CLI::Option* opt) const override {
+    if (opt->get_name() == "dumps") return "[A B]";
+    return CLI::Formatter::make_option_usage(opt);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"greta_compare: compare two greta logits dumps (the B3.67 analyzer)"};
+  CLI::App app{"greta_compare: compare two greta logits dumps (the B3.67 analyzer)", "greta_compare"};
+  app.formatter(std::make_shared<CompareFormatter>());
   std::vector<std::string> dirs;
   std::vector<std::string> validate_dirs;
   greta::compare::CompareOptions opt;
@@ -105,19 +117,20 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_path, "GGUF file whose vocabulary gives token texts in the HTML report (default: A's metadata 'model')")
       ->needs(html);
   app.add_option("--max-rows", max_rows, "per-token rows in the text summary (default 40)")->check(CLI::Range(1, 1000000));
-  app.set_version_flag("--version", std::string("greta_compare ") + greta::build::kVersion + " (" +
-                                        greta::build::kGitBranch + " " + greta::build::kGitCommit + ")");
+  app.set_version_flag("--version", greta::version_text("greta_compare"), "print the version and exit");
   app.footer(
       "Verdict: strict bit-equality when both dumps have kv_aligned 1 (or --strict); otherwise\n"
       "max |a-b| <= --atol and KL(P||Q), KL(Q||P) <= --max-kl. Giving --atol or --max-kl selects the\n"
       "tolerance mode for kv_aligned 1 dumps too (unless --strict).\n"
       "Exit status: 0 equivalent, 1 not equivalent, 2 invalid input.");
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    if (std::optional<std::string> text =
+            greta::cli_parse(app, std::vector<std::string>(argv, argv + argc), "greta_compare")) {
+      std::fputs(text->c_str(), stdout);
+      return 0;
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "greta_compare: error: %s\n", e.what());
     return kExitUsage;
   }
   opt.atol_given = atol->count() > 0;

@@ -1,8 +1,9 @@
-// greta_gguf: inspect GGUF files and write synthetic llama models.
+// greta_gguf: inspect GGUF files and write synthetic models of every architecture greta runs.
 //
 //   greta_gguf info FILE
-//   greta_gguf synth (--preset NAME | --shape dim,layers,heads,kv_heads,ffn,vocab) --type T
-//                    [--output-type T] [--vocab-from VOCAB.gguf] [--seed N] [--threads N] --out FILE
+//   greta_gguf synth [--arch llama|qwen2|qwen3|phi3] (--preset NAME | --shape dim,layers,heads,kv_heads,ffn,vocab)
+//                    [--head-dim N] --type T [--output-type T] [--vocab-from VOCAB.gguf] [--seed N]
+//                    [--threads N] --out FILE
 
 #include <CLI/CLI.hpp>
 
@@ -12,6 +13,9 @@
 #include <optional>
 #include <string>
 
+#include "greta/app/dump_metadata.h"
+#include "greta/app/infer_options.h"
+#include "greta/app/tool_cli.h"
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
 #include "greta/gguf/gguf_info.h"
@@ -31,7 +35,7 @@ greta::TensorType parse_type(const std::string& name, const char* flag) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"Inspect GGUF files and write synthetic llama-architecture models.", "greta_gguf"};
+  CLI::App app{"Inspect GGUF files and write synthetic models (llama, qwen2, qwen3, phi3).", "greta_gguf"};
   app.require_subcommand(1);
 
   std::string info_file;
@@ -40,30 +44,32 @@ int run(int argc, char** argv) {
   info->add_option("file", info_file, "GGUF file")->required();
   info->add_option("--max-elems", max_elems, "Array elements shown per key")->check(CLI::NonNegativeNumber);
 
-  std::string preset, shape, type = "q8_0", output_type, vocab_from, out;
+  std::string arch = "llama", preset, shape, type = "q8_0", output_type, vocab_from, out;
   uint64_t seed = 0;
   int threads = 0;
-  int64_t context = 0;
-  CLI::App* synth = app.add_subcommand("synth", "Write a synthetic llama model with deterministic weights");
+  int64_t context = 0, head_dim = 0;
+  CLI::App* synth = app.add_subcommand("synth", "Write a synthetic model with deterministic weights");
+  synth->add_option("--arch", arch, "Architecture: " + greta::synth_arch_names())->capture_default_str();
   auto* preset_opt = synth->add_option("--preset", preset, "tiny, tinyllama-1.1b or llama-7b");
   auto* shape_opt = synth->add_option("--shape", shape, "dim,layers,heads,kv_heads,ffn,vocab");
   preset_opt->excludes(shape_opt);
+  synth->add_option("--head-dim", head_dim,
+                    "attention.key_length (qwen3 only, where it may differ from dim / heads; default dim / heads)")
+      ->check(CLI::PositiveNumber);
   synth->add_option("--type", type, "Weight type (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K..q6_K)")
       ->capture_default_str();
   synth->add_option("--output-type", output_type, "Type of output.weight (default: --type)");
   synth->add_option("--vocab-from", vocab_from, "Copy the tokenizer.* keys (and vocab size) from this GGUF");
   synth->add_option("--seed", seed, "PRNG seed")->capture_default_str();
-  synth->add_option("--context", context, "llama.context_length (default: the preset's, else 2048)")
+  synth->add_option("--context", context, "<arch>.context_length (default: the preset's, else 2048)")
       ->check(CLI::PositiveNumber);
   synth->add_option("--threads", threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   synth->add_option("--out", out, "Output file")->required();
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "greta_gguf: error: %s\n", e.what());
-    return greta::kExitUsage;
+  app.set_version_flag("--version", greta::version_text("greta_gguf"), "print the version and exit");
+  if (std::optional<std::string> text = greta::cli_parse(app, std::vector<std::string>(argv, argv + argc), "greta_gguf")) {
+    std::fputs(text->c_str(), stdout);
+    return 0;
   }
 
   if (*info) {
@@ -83,6 +89,8 @@ int run(int argc, char** argv) {
     o.shape = greta::synth_parse_shape(shape);
   }
   if (context > 0) o.shape.context = context;
+  o.shape.head_dim = head_dim;
+  o.arch = arch;
   o.vocab_from = vocab_from;
   o.seed = seed;
   o.n_threads = threads;
@@ -97,13 +105,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const greta::Error& e) {
-    std::fprintf(stderr, "greta_gguf: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "greta_gguf: error: %s\n", e.what());
-    return greta::kExitFailure;
-  }
+  return greta::guarded_main("greta_gguf", [&] { return run(argc, argv); });
 }

@@ -11,6 +11,9 @@
 #include <sstream>
 #include <string>
 
+#include "greta/app/dump_metadata.h"
+#include "greta/app/infer_options.h"
+#include "greta/app/tool_cli.h"
 #include "greta/core/error.h"
 #include "greta/gguf/gguf_file.h"
 #include "greta/tokenizer/tokenizer.h"
@@ -64,8 +67,8 @@ std::string escape_piece(const std::string& p) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"greta_tokenize: tokenize text with a GGUF model's tokenizer"};
+int run(int argc, char** argv) {
+  CLI::App app{"greta_tokenize: tokenize text with a GGUF model's tokenizer", "greta_tokenize"};
   std::string model, prompt, file, cases;
   bool no_special = false, parse_special = false, pieces = false;
   app.add_option("-m,--model", model, "GGUF model or vocab file")->required();
@@ -77,13 +80,14 @@ int main(int argc, char** argv) {
   app.add_flag("--no-special", no_special, "add no BOS/EOS tokens");
   app.add_flag("--parse-special", parse_special, "parse special-token text (e.g. <s>) into special tokens");
   app.add_flag("--pieces", pieces, "also print each token's text, one token per line");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : greta::kExitUsage;
+  app.set_version_flag("--version", greta::version_text("greta_tokenize"), "print the version and exit");
+  if (std::optional<std::string> text =
+          greta::cli_parse(app, std::vector<std::string>(argv, argv + argc), "greta_tokenize")) {
+    std::fputs(text->c_str(), stdout);
+    return 0;
   }
 
-  try {
+  {
     if (p_opt->count() + f_opt->count() + c_opt->count() == 0) {
       throw greta::Error("one of -p TEXT, -f FILE or --cases FILE.inp is required", greta::kExitUsage);
     }
@@ -113,12 +117,11 @@ int main(int argc, char** argv) {
       }
     }
     std::fwrite(out.data(), 1, out.size(), stdout);
-    return std::fflush(stdout) == 0 ? 0 : greta::kExitFailure;
-  } catch (const greta::Error& e) {
-    std::fprintf(stderr, "greta_tokenize: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "greta_tokenize: error: %s\n", e.what());
-    return greta::kExitFailure;
+    if (std::fflush(stdout) != 0) greta::fail("writing the token ids to stdout failed");
+    return 0;
   }
+}
+
+int main(int argc, char** argv) {
+  return greta::guarded_main("greta_tokenize", [&] { return run(argc, argv); });
 }

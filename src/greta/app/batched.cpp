@@ -11,6 +11,7 @@
 
 #include "greta/app/dump_metadata.h"
 #include "greta/app/generate.h"
+#include "greta/app/tool_cli.h"
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
 #include "greta/dump/logits_dump.h"
@@ -119,26 +120,17 @@ BatchedParse parse_batched_options(const std::vector<std::string>& args, const E
                           ->type_name("DIR");
   CLI::Option* span = app.add_option("--dump-span", r.dump_span, "token indices to dump (default: prompt_len:1)")
                           ->type_name("START:COUNT");
-  app.add_flag("--version", r.version, "print the version and exit");
+  // Handled while parsing, before the required -f is asked for.
+  app.set_version_flag("--version", version_text("greta_batched"), "print the version and exit");
 
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  if (argv.empty()) argv.push_back("greta_batched");
+  // llama.cpp's flags (-ngl, -fa, -np, ...) translated, or rejected naming the flag.
+  const Habits habits = llama_habits(args, HabitTool::Batched, option_takes_value(app));
   BatchedParse result;
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::CallForHelp&) {
+  result.notes = habits.notes;
+  if (std::optional<std::string> text = cli_parse(app, habits.args, "greta_batched")) {
     result.exit_now = true;
-    result.text = app.help();
+    result.text = std::move(*text);
     return result;
-  } catch (const CLI::ParseError& e) {
-    if (r.version) {  // --version alone: the required -f is not asked for
-      result.exit_now = true;
-      result.text = std::string("greta_batched ") + build::kVersion + " (" + build::kGitBranch + "@" +
-                    build::kGitCommit + ")\n";
-      return result;
-    }
-    fail(std::string(e.what()) + " (see --help)", kExitUsage);
   }
   BatchedOptions& o = result.options;
   o.model_path = r.model;

@@ -38,6 +38,7 @@ struct BatchedParse {
   BatchedOptions options;
   bool exit_now = false;  // --help / --version
   std::string text;
+  std::vector<std::string> notes;  // llama.cpp flags accepted with a note (print_notes)
 };
 
 // Throws greta::Error(kExitUsage) on a malformed flag or environment variable.

@@ -16,6 +16,7 @@
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
 #include "greta/dump/logits_dump.h"
+#include "greta/model/model.h"
 #include "greta/runtime/sampler.h"
 #include "greta/runtime/backend_registry.h"
 #include "greta/runtime/session.h"
@@ -106,11 +107,6 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   std::unique_ptr<dump::DumpWriter> dump;
   if (!o.dump_dir.empty()) dump = std::make_unique<dump::DumpWriter>(o.dump_dir);
 
-  if (o.seed_source == "random") {
-    std::fprintf(io.err, "greta_infer: seed %llu (random; pass --seed %llu to repeat this run)\n",
-                 static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(o.seed));
-  }
-
   const std::string model_path = resolve_model_path(o);
   const auto t_load = Clock::now();
   std::unique_ptr<LoadedModel> lm = load_model(model_path);
@@ -118,13 +114,34 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   const Tokenizer& tok = *lm->tokenizer;
 
   // The prompt goes through the tokenizer with the model's special tokens (BOS) and with
-  // special-token text parsed, as llama.cpp's CLI does.
-  const std::vector<TokenId> prompt_ids = tok.encode(prompt, /*add_special=*/true,
-                                                     /*parse_special=*/true);
+  // special-token text parsed, as llama.cpp's CLI does; --prompt-tokens gives the ids as they
+  // are (no BOS added), checked against the model's vocabulary before anything runs.
+  std::vector<TokenId> prompt_ids;
+  if (o.prompt_tokens) {
+    check_prompt_tokens(*o.prompt_tokens, lm->model->hparams().n_vocab);
+    prompt_ids.assign(o.prompt_tokens->begin(), o.prompt_tokens->end());
+  } else {
+    prompt_ids = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  }
   const int64_t n_prompt = static_cast<int64_t>(prompt_ids.size());
   if (n_prompt == 0) {
     fail("the prompt is empty and the model '" + model_path +
          "' adds no BOS token: give a non-empty prompt (-p or -f)");
+  }
+  // llama.cpp's warning: the model adds a BOS and the prompt text starts with one too ("<s>...").
+  if (!o.prompt_tokens && tok.add_bos() && n_prompt >= 2 && prompt_ids[0] == tok.bos() &&
+      prompt_ids[1] == tok.bos()) {
+    std::fprintf(io.err,
+                 "greta_infer: warning: the prompt starts with two BOS tokens: the model adds one and the "
+                 "prompt text begins with '%s'; remove it from the prompt\n",
+                 tok.token_to_piece(tok.bos(), /*special=*/true).c_str());
+  }
+  const model::HParams& hp = lm->model->hparams();
+  if (o.ctx_size > 0 && hp.n_ctx_train > 0 && o.ctx_size > hp.n_ctx_train) {
+    std::fprintf(io.err,
+                 "greta_infer: warning: -c %d is above the model's trained context (%d tokens): positions "
+                 "past %d were never trained and the text degrades there\n",
+                 o.ctx_size, hp.n_ctx_train, hp.n_ctx_train);
   }
 
   if (find_backend(o.backend) == nullptr) {
@@ -132,25 +149,48 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
              "' backend (configure with -DGRETA_CUDA=ON for cuda)",
          kExitUsage);
   }
-  Session session(*lm, SessionOptions{.n_ctx = o.ctx_size,
-                                      .kv_dtype = o.dtype,
-                                      .kv_aligned = o.kv_aligned,
-                                      .n_threads = o.n_threads,
-                                      .f32_activations = o.f32_activations,
-                                      .backend = o.backend});
+  std::unique_ptr<Session> session_ptr;
+  try {
+    session_ptr = std::make_unique<Session>(*lm, SessionOptions{.n_ctx = o.ctx_size,
+                                                                .kv_dtype = o.dtype,
+                                                                .kv_aligned = o.kv_aligned,
+                                                                .n_threads = o.n_threads,
+                                                                .f32_activations = o.f32_activations,
+                                                                .backend = o.backend});
+  } catch (const std::bad_alloc&) {
+    // The KV cache is what grows with -c: 2 (K, V) x layers x positions x KV width x element.
+    const int64_t ctx = o.ctx_size > 0 ? o.ctx_size : std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
+    const int64_t elem = o.dtype == KvDtype::F32 ? 4 : 2;
+    const double kv_bytes = 2.0 * hp.n_layer * static_cast<double>(ctx) * hp.n_embd_kv() * static_cast<double>(elem);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f GiB", kv_bytes / (1024.0 * 1024.0 * 1024.0));
+    fail(std::string("out of memory creating a context of ") + std::to_string(ctx) + " tokens (its " +
+         kv_type_name(o.dtype) + " KV cache alone needs " + buf + "): lower -c/--ctx-size" +
+         (o.dtype == KvDtype::F32 ? " or use --dtype bf16" : ""));
+  }
+  Session& session = *session_ptr;
   const int64_t n_ctx = session.n_ctx();
+  // The seed line only where sampling draws from it (greedy never does), and only once the model
+  // is loaded (a loading error is the only line then).
+  if (o.seed_source == "random" && o.sampling.temp > 0.0f) {
+    std::fprintf(io.err, "greta_infer: seed %llu (random; pass --seed %llu to repeat this run)\n",
+                 static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(o.seed));
+  }
   const int32_t n_vocab = session.n_vocab();
   if (n_prompt > n_ctx) {
     fail("the prompt is " + std::to_string(n_prompt) + " tokens, longer than the context (" +
          std::to_string(n_ctx) + " tokens): raise -c/--ctx-size or shorten the prompt");
   }
 
+  // -n -1 (llama.cpp's "no limit"): until an end-of-generation token or a full context, which
+  // stops at most n_ctx - n_prompt + 1 tokens; one more than that lets the context-full stop fire.
+  const int64_t max_tokens = o.max_tokens < 0 ? n_ctx - n_prompt + 2 : int64_t{o.max_tokens};
   // Token index k's logits are computed at position k - 1; the run computes positions
   // [0, n_prompt + max_tokens) at most, and the context holds n_ctx positions.
   const DumpSpan span = o.dump_span.value_or(DumpSpan{n_prompt, 1});
   const int64_t span_end = span.start + span.count;  // exclusive
   if (dump) {
-    const int64_t last_computable = std::min<int64_t>(n_prompt + o.max_tokens, n_ctx);
+    const int64_t last_computable = std::min<int64_t>(n_prompt + max_tokens, n_ctx);
     if (span.start < 1 || span_end - 1 > last_computable) {
       fail("--dump-span " + std::to_string(span.start) + ":" + std::to_string(span.count) +
                ": token indices " + std::to_string(span.start) + ".." +
@@ -163,12 +203,16 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   }
   const auto in_span = [&](int64_t idx) { return dump && idx >= span.start && idx < span_end; };
   // At most n_ctx - n_prompt + 1 tokens fit: the last one is sampled but never decoded.
-  if (o.max_tokens > n_ctx - n_prompt + 1) {
+  if (o.max_tokens >= 0 && o.max_tokens > n_ctx - n_prompt + 1) {
     std::fprintf(io.err,
                  "greta_infer: note: prompt (%lld tokens) + --max-tokens %d exceed the context "
                  "(%lld tokens); generation stops when the context is full\n",
                  static_cast<long long>(n_prompt), o.max_tokens, static_cast<long long>(n_ctx));
   }
+
+  // The prompt text is echoed first, as llama.cpp does, so stdout reads as the whole text
+  // (--no-display-prompt: the generated text only). --prompt-tokens ids are not text: not echoed.
+  if (o.display_prompt && !o.prompt_tokens) write_out(io.out, prompt);
 
   // ---- Prompt: [0, n_prompt) ----
   // The token at index idx is sampled on the backend by the call that computes its logits (at
@@ -177,7 +221,7 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   std::vector<TokenId> generated;
   // Whether the token at idx is sampled (while generating, or to complete the dump span).
   const auto samples_at = [&](int64_t idx) {
-    return static_cast<int64_t>(generated.size()) < o.max_tokens || in_span(idx);
+    return static_cast<int64_t>(generated.size()) < max_tokens || in_span(idx);
   };
   const auto t_prompt = Clock::now();
   Session::Sampled next;  // the token at idx and, when dumped, its logits [n_vocab] f32
@@ -209,15 +253,24 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
   Utf8Streamer streamer;
   std::string stop_reason = "max-tokens";
   int64_t idx = n_prompt;  // index of the token `next` holds
+  // Without -n (and without a dump), the default count is followed by the rest of the word being
+  // written: generation stops before the first token that begins a new word (a piece starting with
+  // a space or a newline, or a special token), at most kFinishWordTokens later.
+  const bool finish_word = o.finish_word && !dump && o.max_tokens >= 0;
+  const int64_t soft_end = finish_word ? max_tokens + kFinishWordTokens : max_tokens;
   const auto t_gen = Clock::now();
   while (true) {
     if (stop_signal_received() != 0) {
       stop_reason = "signal";
       break;
     }
-    const bool generating = static_cast<int64_t>(generated.size()) < o.max_tokens;
-    if (!generating && !in_span(idx)) break;
     const TokenId id = next.token;
+    bool generating = static_cast<int64_t>(generated.size()) < max_tokens;
+    if (!generating && finish_word && static_cast<int64_t>(generated.size()) < soft_end) {
+      const std::string piece = tok.token_to_piece(id, /*special=*/false);
+      generating = !piece.empty() && piece[0] != ' ' && piece[0] != '\n' && !tok.is_eog(id);
+    }
+    if (!generating && !in_span(idx)) break;
     // Past --max-tokens the token is sampled only to complete the dump span; it is recorded as
     // the token that would come next, not generated.
     if (in_span(idx)) dump->add(idx, id, next.logits, n_vocab);
@@ -228,7 +281,7 @@ int run_generation(const InferOptions& o, const GenerateStreams& io) {
       break;
     }
     write_out(io.out, streamer.push(tok.token_to_piece(id, /*special=*/false)));
-    const bool more = static_cast<int64_t>(generated.size()) < o.max_tokens || in_span(idx + 1);
+    const bool more = static_cast<int64_t>(generated.size()) < soft_end || in_span(idx + 1);
     if (!more) break;
     if (idx >= n_ctx) {
       stop_reason = "context-full";

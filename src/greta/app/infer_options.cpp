@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "greta/app/dump_metadata.h"
+#include "greta/app/tool_cli.h"
 #include "greta/core/build_info.h"
 #include "greta/core/error.h"
 
@@ -51,7 +52,9 @@ struct RawOptions {
   std::string model = kDefaultModelPath;
   std::string prompt;
   std::string prompt_file;
+  std::string prompt_tokens;
   std::string max_tokens = std::to_string(kDefaultMaxTokens);
+  bool no_display_prompt = false;
   std::string threads;
   std::string seed;
   std::string ctx_size = "0";
@@ -75,6 +78,7 @@ struct FlagTable {
   CLI::Option* model = nullptr;
   CLI::Option* prompt = nullptr;
   CLI::Option* prompt_file = nullptr;
+  CLI::Option* prompt_tokens = nullptr;
   CLI::Option* threads = nullptr;
   CLI::Option* seed = nullptr;
   CLI::Option* kv_aligned = nullptr;
@@ -99,7 +103,12 @@ void define_flags(FlagTable& t, RawOptions& r) {
   t.prompt_file = app.add_option("-f,--prompt-file", r.prompt_file,
                                  "read the prompt from FILE (UTF-8; one trailing newline removed)")
                       ->type_name("FILE");
-  app.add_option("-n,--max-tokens", r.max_tokens, "number of tokens to generate (0..1000000)")
+  t.prompt_tokens = app.add_option("--prompt-tokens", r.prompt_tokens,
+                                   "the prompt as token ids, comma or space separated (as greta_tokenize "
+                                   "prints them); no BOS is added; exclusive with -p and -f")
+                        ->type_name("IDS");
+  app.add_option("-n,--max-tokens", r.max_tokens,
+                 "number of tokens to generate (0..1000000; -1: until end of text or a full context)")
       ->type_name("N")
       ->default_str(r.max_tokens);
   t.threads = app.add_option("-t,--threads", r.threads,
@@ -130,6 +139,7 @@ void define_flags(FlagTable& t, RawOptions& r) {
       ->type_name("TYPE")
       ->default_str(r.dtype);
   app.add_flag("--ignore-eos", r.ignore_eos, "keep generating after end-of-generation tokens");
+  app.add_flag("--no-display-prompt", r.no_display_prompt, "do not echo the prompt on stdout before the text");
   app.add_option("--activations", r.activations,
                  "matmul activations for Q8_0/Q4_0/Q4_K/Q6_K weights: q8 (8-bit, fast, as ggml) or f32 (exact)")
       ->type_name("q8|f32")
@@ -318,6 +328,8 @@ std::optional<std::string> cli_parse(CLI::App& app, const std::vector<std::strin
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp&) {
     return app.help();
+  } catch (const CLI::CallForVersion& e) {  // set_version_flag: the text is version_text()'s
+    return std::string(e.what());
   } catch (const CLI::ParseError& e) {
     fail(printable(e.what()) + " (see --help)", kExitUsage);
   }
@@ -329,10 +341,13 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   RawOptions r;
   define_flags(t, r);
 
+  // llama.cpp's flags (-ngl, -fa, -cnv, ...) translated, or rejected naming the flag.
+  const Habits habits = llama_habits(args, HabitTool::Infer, option_takes_value(t.app));
   std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
+  for (const std::string& a : habits.args) argv.push_back(a.c_str());
   if (argv.empty()) argv.push_back("greta_infer");
   ParseResult result;
+  result.notes = habits.notes;
   try {
     t.app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp&) {
@@ -355,12 +370,16 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   if (t.prompt->count() > 0 && t.prompt_file->count() > 0) {
     fail("--prompt and --prompt-file are exclusive: give one of them", kExitUsage);
   }
+  if (t.prompt_tokens->count() > 0 && (t.prompt->count() > 0 || t.prompt_file->count() > 0)) {
+    fail("--prompt-tokens is exclusive with --prompt and --prompt-file: give one of them", kExitUsage);
+  }
   o.prompt = r.prompt;
   o.prompt_file = r.prompt_file;
+  if (t.prompt_tokens->count() > 0) o.prompt_tokens = parse_prompt_tokens(r.prompt_tokens);
   if (t.prompt_file->count() > 0 && o.prompt_file.empty()) {
     usage_error("--prompt-file", "a file path", r.prompt_file);
   }
-  o.max_tokens = static_cast<int32_t>(parse_int_value(r.max_tokens, "--max-tokens", 0, 1000000));
+  o.max_tokens = static_cast<int32_t>(parse_int_value(r.max_tokens, "--max-tokens", -1, 1000000));
   o.n_threads = t.threads->count() > 0
                     ? static_cast<int>(parse_int_value(r.threads, "--threads", 1, kMaxThreads))
                     : default_thread_count();
@@ -368,6 +387,8 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   o.sampling = parse_sampling_values(r.temp, r.top_k, r.top_p, r.min_p);
   o.dtype = parse_kv_dtype_value(r.dtype, "--dtype");
   o.ignore_eos = r.ignore_eos;
+  o.finish_word = t.app.get_option("--max-tokens")->count() == 0;
+  o.display_prompt = !r.no_display_prompt;
   if (r.backend != "cpu" && r.backend != "cuda") usage_error("--backend", "cpu or cuda", r.backend);
   o.backend = r.backend;
   if (r.activations != "q8" && r.activations != "f32") usage_error("--activations", "q8 or f32", r.activations);
@@ -391,6 +412,52 @@ ParseResult parse_infer_options(const std::vector<std::string>& args, const EnvL
   resolve_kv_aligned(t.kv_aligned->count() > 0, r.kv_aligned, env, o.kv_aligned, o.kv_aligned_source);
   resolve_seed(t.seed->count() > 0, r.seed, env, o.seed, o.seed_source);
   return result;
+}
+
+std::vector<int32_t> parse_prompt_tokens(const std::string& text) {
+  const std::string expected = "token ids (decimal, 0..2147483647) separated by commas or spaces";
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n && space(text[i])) ++i;
+  while (i < n) {
+    // One id.
+    const size_t start = i;
+    uint64_t v = 0;
+    while (i < n && text[i] >= '0' && text[i] <= '9') {
+      v = v * 10 + static_cast<uint64_t>(text[i] - '0');
+      if (v > 2147483647u) usage_error("--prompt-tokens", expected, text);
+      ++i;
+    }
+    if (i == start) usage_error("--prompt-tokens", expected, text);
+    ids.push_back(static_cast<int32_t>(v));
+    // A separator: whitespace, at most one comma, whitespace; or the end.
+    bool comma = false;
+    const size_t sep = i;
+    while (i < n && (space(text[i]) || text[i] == ',')) {
+      if (text[i] == ',') {
+        if (comma) usage_error("--prompt-tokens", expected, text);
+        comma = true;
+      }
+      ++i;
+    }
+    if (i < n && i == sep) usage_error("--prompt-tokens", expected, text);  // "12x"
+    if (i == n && comma) usage_error("--prompt-tokens", expected, text);   // trailing comma
+  }
+  if (ids.empty()) usage_error("--prompt-tokens", expected, text);
+  return ids;
+}
+
+void check_prompt_tokens(const std::vector<int32_t>& ids, int32_t n_vocab) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= n_vocab) {
+      fail("--prompt-tokens: token id " + std::to_string(ids[i]) + " (at index " + std::to_string(i) +
+               ") is outside the vocabulary of " + std::to_string(n_vocab) + " tokens (ids 0.." +
+               std::to_string(n_vocab - 1) + ")",
+           kExitUsage);
+    }
+  }
 }
 
 size_t utf8_first_invalid(const std::string& s) {
@@ -450,6 +517,11 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   j["model"] = utf8_sanitized(o.model_path);
   j["prompt"] = utf8_sanitized(o.prompt);
   j["prompt-file"] = utf8_sanitized(o.prompt_file);
+  if (o.prompt_tokens) {
+    j["prompt-tokens"] = *o.prompt_tokens;
+  } else {
+    j["prompt-tokens"] = nullptr;
+  }
   j["max-tokens"] = o.max_tokens;
   j["threads"] = o.n_threads;
   j["seed"] = o.seed;
@@ -457,6 +529,7 @@ nlohmann::json infer_options_to_json(const InferOptions& o) {
   sampling_options_json(j, o.sampling);
   j["dtype"] = o.dtype == KvDtype::F32 ? "f32" : o.dtype == KvDtype::F16 ? "f16" : "bf16";
   j["ignore-eos"] = o.ignore_eos;
+  j["no-display-prompt"] = !o.display_prompt;
   j["kv-aligned"] = o.kv_aligned ? 1 : 0;
   j["mode"] = gen_mode_name(o.mode);
   j["activations"] = o.f32_activations ? "f32" : "q8";

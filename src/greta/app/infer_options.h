@@ -36,6 +36,7 @@ struct DumpSpan {
 
 inline constexpr const char* kDefaultModelPath = "models/stories260K.gguf";
 inline constexpr int32_t kDefaultMaxTokens = 128;
+inline constexpr int32_t kFinishWordTokens = 16;
 inline constexpr int kMaxThreads = 256;
 
 struct InferOptions {
@@ -43,7 +44,13 @@ struct InferOptions {
   bool model_given = false;        // false: the default, searched for (resolve_model_path)
   std::string prompt;              // -p (empty: BOS only)
   std::string prompt_file;         // -f (empty: none); exclusive with -p
-  int32_t max_tokens = kDefaultMaxTokens;
+  // --prompt-tokens: the whole prompt as token ids (no BOS added); exclusive with -p and -f.
+  // Checked against the vocabulary once the model is loaded.
+  std::optional<std::vector<int32_t>> prompt_tokens;
+  int32_t max_tokens = kDefaultMaxTokens;  // -1: until end of text or a full context
+  // -n not given: past max_tokens, the word being written is finished (at most kFinishWordTokens
+  // more tokens, none when dumping), so the default run never stops mid-word.
+  bool finish_word = false;
   int n_threads = 1;               // default: hardware threads, clamped to [1, kMaxThreads]
   uint64_t seed = 0;
   std::string seed_source;         // "flag", "env" (GRETA_SEED) or "random"
@@ -51,6 +58,7 @@ struct InferOptions {
   SamplerParams sampling;
   KvDtype dtype = KvDtype::BF16;
   bool ignore_eos = false;
+  bool display_prompt = true;      // echo the -p/-f text on stdout first (--no-display-prompt: off)
   bool kv_aligned = kDefaultKvAligned;
   std::string kv_aligned_source;   // "flag", "env" (GRETA_KV_ALIGNED) or "default"
   GenMode mode = GenMode::Prefill;
@@ -68,6 +76,7 @@ struct ParseResult {
   InferOptions options;
   bool exit_now = false;  // --help / --version: print `text` to stdout and exit 0
   std::string text;
+  std::vector<std::string> notes;  // llama.cpp flags accepted with a note (print_notes)
 };
 
 // Parses argv (args[0] is the program name) and the environment. Throws greta::Error(kExitUsage)
@@ -87,6 +96,11 @@ nlohmann::json infer_options_to_json(const InferOptions& o);
 uint64_t parse_seed_value(const std::string& text, const std::string& what);
 bool parse_kv_aligned_value(const std::string& text, const std::string& what);
 DumpSpan parse_dump_span(const std::string& text);
+// --prompt-tokens: decimal ids in 0..2147483647 separated by commas and/or whitespace (a comma
+// between two ids at most; leading and trailing whitespace allowed), at least one id.
+std::vector<int32_t> parse_prompt_tokens(const std::string& text);
+// Throws greta::Error(kExitUsage) naming the first id >= n_vocab and the vocabulary size.
+void check_prompt_tokens(const std::vector<int32_t>& ids, int32_t n_vocab);
 // Strict decimal integer in [lo, hi] / finite decimal float in [lo, hi]; `what` names the flag.
 int64_t parse_int_value(const std::string& text, const std::string& what, int64_t lo, int64_t hi);
 float parse_float_value(const std::string& text, const std::string& what, float lo, float hi);

@@ -180,16 +180,22 @@ void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
 
 // ---------------------------------------------------------------------------------------------
 // Q8A32 activations x integer weights (AVX-512 VNNI). Weights are decoded to unsigned bytes
-// u = w + c (c = 128 for Q8_0, 8 for Q4_0, 32 for Q6_K, 0 for Q4_K), so per 64-element step of
-// K and per (n, m) pair:
+// u = w + c (c = 128 for Q8_0, 8 for Q4_0, 16 for Q5_0, 32 for Q6_K, 4 for Q3_K, 0 for the types
+// with minimums: Q4_1, Q5_1, Q2_K, Q4_K, Q5_K), so per 64-element step of K and per (n, m) pair:
 //   isum  = vpdpbusd(c * nsum4(x), u, q)       exact int32: lane i = sum of the 4 products
 //                                              w*q of elements 4i..4i+3 (the c*q terms are
 //                                              cancelled by the initial value)
 //   acc   = MulAdd(f32(isum), wscale * dx, acc) wscale, dx: per-lane weight and activation scale
-// and, for types with block minimums (Q4_K), once per super-block
-//   acc   = MulAdd(-dmin * min_j (lanes 0..7), s_j (lanes 0..7), acc)
+// for Q2_K (a minimum per 16 elements) right after it, in the same step,
+//   acc   = MulAdd(dmin * min_j (per lane), f32(nsum4) * dx, acc)
+// and, for types with a minimum per 32-element block, once per decoder block (after its steps)
+//   acc   = MulAdd(coef_j (lanes 0..J-1), s_j (lanes 0..J-1), acc)   J = 8 (Q4_K, Q5_K: -dmin *
+//           min_j of the 8 sub-blocks of the super-block), J = 2 (Q4_1, Q5_1: m of the 2 blocks
+//           of the 64-element step); the other lanes add fma(0, 0, acc)
 // then y = SumOfLanes(acc). Weight decoding depends only on W row n, the activation terms only
-// on x row m, so any tile shape NR x MR gives the same bits for a pair.
+// on x row m, so any tile shape NR x MR gives the same bits for a pair. Every weight scale and
+// minimum here is exact in f32 (an fp16 value times an integer of at most 6 bits).
+// tests/cpu/matmul_kernels_test.cpp models this sequence in scalar code, bit for bit.
 
 #if HWY_TARGET == HWY_AVX3_DL
 #define GRETA_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
@@ -197,72 +203,185 @@ void MatmulRowsF32(const MatmulArgs& a, int64_t n0, int64_t n1) {
 bool HasVnni() { return __builtin_cpu_supports("avx512vnni"); }
 
 bool HasQ8Kernel(TensorType t) {
-  return t == TensorType::Q8_0 || t == TensorType::Q4_0 || t == TensorType::Q4_K || t == TensorType::Q6_K;
+  switch (t) {
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K: return true;
+    default: return false;
+  }
+}
+
+// Types whose decoder block is two 32-element blocks (one 64-element step).
+constexpr bool IsPair32(TensorType t) {
+  return t == TensorType::Q8_0 || t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q5_0 ||
+         t == TensorType::Q5_1;
 }
 
 // Elements of K per weight "block" the decoder handles at once.
-constexpr int64_t Q8BlockElems(TensorType t) {
-  return (t == TensorType::Q8_0 || t == TensorType::Q4_0) ? 64 : 256;
+constexpr int64_t Q8BlockElems(TensorType t) { return IsPair32(t) ? 64 : 256; }
+
+// Bytes of one decoder block.
+constexpr int64_t Q8BlockBytes(TensorType t) {
+  switch (t) {
+    case TensorType::Q8_0: return 2 * sizeof(BlockQ8_0);
+    case TensorType::Q4_0: return 2 * sizeof(BlockQ4_0);
+    case TensorType::Q4_1: return 2 * sizeof(BlockQ4_1);
+    case TensorType::Q5_0: return 2 * sizeof(BlockQ5_0);
+    case TensorType::Q5_1: return 2 * sizeof(BlockQ5_1);
+    case TensorType::Q2_K: return sizeof(BlockQ2_K);
+    case TensorType::Q3_K: return sizeof(BlockQ3_K);
+    case TensorType::Q4_K: return sizeof(BlockQ4_K);
+    case TensorType::Q5_K: return sizeof(BlockQ5_K);
+    default: return sizeof(BlockQ6_K);
+  }
 }
 
 // log2 of the weight offset c (see above); -1: none.
 constexpr int Q8OffsetShift(TensorType t) {
-  return t == TensorType::Q8_0 ? 7 : t == TensorType::Q4_0 ? 3 : t == TensorType::Q6_K ? 5 : -1;
+  switch (t) {
+    case TensorType::Q8_0: return 7;
+    case TensorType::Q4_0: return 3;
+    case TensorType::Q5_0: return 4;
+    case TensorType::Q6_K: return 5;
+    case TensorType::Q3_K: return 2;
+    default: return -1;
+  }
+}
+
+// Minimum term per 32-element block (J lanes once per decoder block): Q4_1, Q5_1, Q4_K, Q5_K.
+constexpr int BlockMinLanes(TensorType t) {
+  return (t == TensorType::Q4_1 || t == TensorType::Q5_1) ? 2 : (t == TensorType::Q4_K || t == TensorType::Q5_K) ? 8 : 0;
 }
 
 GRETA_VNNI_ATTR HWY_INLINE float Half(uint16_t h) { return _cvtsh_ss(h); }
 
-// Per-row state of one weight block: the per-lane scales of each 64-element step, and for
-// Q4_K the minimum terms.
+// Per-row state of one decoder block, in compact form; the per-step lane vectors are
+// permutations of it (StepScale), taken where they are used.
 struct Q8WeightBlock {
-  __m512 scale[4];
-  __m512 neg_min;  // Q4_K: lanes 0..7 = -dmin * min_j, lanes 8..15 = 0
+  __m512 sv;  // pair types: lanes 0..7 = d of block 0, 8..15 = d of block 1 (the step's scales)
+              // Q4_K/Q5_K: lanes 0..7 = d * scale_j, lanes 8..15 = -dmin * min_j
+              // Q6_K/Q3_K/Q2_K: lane j = d * scale_j of the 16 sub-blocks of 16
+  __m512 mv;  // Q4_1/Q5_1: lanes 0, 1 = m of the two blocks, others 0
+              // Q2_K: lane j = dmin * min_j of the 16 sub-blocks
 };
+
+// The lanes 0..15 of step st for a super-block of 8 (Q4_K, Q5_K) or 16 (the others) sub-blocks.
+GRETA_VNNI_ATTR HWY_INLINE __m512i SubBlock32Idx(int st) {
+  const int a = 2 * st, b = 2 * st + 1;
+  return _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+}
+GRETA_VNNI_ATTR HWY_INLINE __m512i SubBlock16Idx(int st) {
+  const int i = 4 * st;
+  return _mm512_set_epi32(i + 3, i + 3, i + 3, i + 3, i + 2, i + 2, i + 2, i + 2, i + 1, i + 1, i + 1, i + 1, i, i, i, i);
+}
+
+template <TensorType T>
+GRETA_VNNI_ATTR HWY_INLINE __m512 StepScale(const Q8WeightBlock& wb, int st) {
+  if constexpr (IsPair32(T)) {
+    return wb.sv;
+  } else if constexpr (T == TensorType::Q4_K || T == TensorType::Q5_K) {
+    return _mm512_permutexvar_ps(SubBlock32Idx(st), wb.sv);
+  } else {
+    return _mm512_permutexvar_ps(SubBlock16Idx(st), wb.sv);
+  }
+}
+
+// Q2_K: dmin * min of each lane's sub-block in step st.
+GRETA_VNNI_ATTR HWY_INLINE __m512 StepMinQ2K(const Q8WeightBlock& wb, int st) {
+  return _mm512_permutexvar_ps(SubBlock16Idx(st), wb.mv);
+}
+
+// The block-minimum coefficients (lanes 0..J-1, others 0).
+template <TensorType T>
+GRETA_VNNI_ATTR HWY_INLINE __m512 BlockMinCoef(const Q8WeightBlock& wb) {
+  if constexpr (T == TensorType::Q4_K || T == TensorType::Q5_K) {
+    // lanes 0..7 = -dmin * min_j (lanes 8..15 of sv), lanes 8..15 = 0
+    return _mm512_maskz_permutexvar_ps(0x00FF, _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 14, 13, 12, 11, 10, 9, 8),
+                                       wb.sv);
+  } else {
+    return wb.mv;
+  }
+}
+
+// 8 6-bit scales (bytes 0..7) and 8 6-bit mins (bytes 8..15) of Q4_K/Q5_K (ggml's utmp shuffle),
+// built in registers (two 8-byte halves): storing them to memory and reloading them as one
+// 16-byte vector stalls on store forwarding.
+GRETA_VNNI_ATTR HWY_INLINE __m128i UnpackScalesK4(const uint8_t* scales) {
+  uint32_t a[3];
+  std::memcpy(a, scales, 12);
+  constexpr uint32_t kM1 = 0x3f3f3f3f, kM2 = 0x0f0f0f0f, kM3 = 0x03030303;
+  const uint32_t sc_lo = a[0] & kM1;
+  const uint32_t sc_hi = (a[2] & kM2) | (((a[0] >> 6) & kM3) << 4);
+  const uint32_t mn_lo = a[1] & kM1;
+  const uint32_t mn_hi = ((a[2] >> 4) & kM2) | (((a[1] >> 6) & kM3) << 4);
+  return _mm_set_epi64x(static_cast<int64_t>(mn_lo | (uint64_t{mn_hi} << 32)),
+                        static_cast<int64_t>(sc_lo | (uint64_t{sc_hi} << 32)));
+}
+
+// 16 6-bit Q3_K scales, still offset by 32, one per byte (ggml's aux shuffle), in registers.
+GRETA_VNNI_ATTR HWY_INLINE __m128i UnpackScalesQ3K(const uint8_t* scales) {
+  uint64_t lo;
+  uint32_t t;
+  std::memcpy(&lo, scales, 8);
+  std::memcpy(&t, scales + 8, 4);
+  constexpr uint64_t kM1 = 0x0303030303030303ull, kM2 = 0x0f0f0f0f0f0f0f0full;
+  const uint64_t tt = uint64_t{t} | (uint64_t{t >> 2} << 32);
+  const uint64_t u01 = (lo & kM2) | ((tt & kM1) << 4);                // scales 0..7
+  const uint64_t u23 = ((lo >> 4) & kM2) | (((tt >> 4) & kM1) << 4);  // scales 8..15
+  return _mm_set_epi64x(static_cast<int64_t>(u23), static_cast<int64_t>(u01));
+}
 
 template <TensorType T>
 GRETA_VNNI_ATTR HWY_INLINE void DecodeScales(const uint8_t* blk, Q8WeightBlock& wb) {
-  if constexpr (T == TensorType::Q8_0 || T == TensorType::Q4_0) {
-    constexpr int64_t bsz = T == TensorType::Q8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  if constexpr (IsPair32(T)) {
+    constexpr int64_t bsz = Q8BlockBytes(T) / 2;
     uint16_t d0, d1;
     std::memcpy(&d0, blk, 2);
     std::memcpy(&d1, blk + bsz, 2);
     const __m256i h = _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(d1)), _mm_set1_epi16(static_cast<short>(d0)));
-    wb.scale[0] = _mm512_cvtph_ps(h);
-  } else if constexpr (T == TensorType::Q4_K) {
-    const auto* b = reinterpret_cast<const BlockQ4_K*>(blk);
-    // Unpack the 8 6-bit scales and 8 6-bit mins into 16 bytes (ggml's utmp shuffle).
-    uint32_t u[4];
-    std::memcpy(u, b->scales, 12);
-    constexpr uint32_t kM1 = 0x3f3f3f3f, kM2 = 0x0f0f0f0f, kM3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & kM2) | (((u[1] >> 6) & kM3) << 4);
-    const uint32_t mins_lo = u[1] & kM1;
-    u[1] = (u[2] & kM2) | (((u[0] >> 6) & kM3) << 4);
-    u[2] = mins_lo;
-    u[0] &= kM1;  // bytes 0..7: scales, 8..15: mins
-    const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))));
-    const __m512 dd = _mm512_insertf32x8(_mm512_set1_ps(Half(b->d)), _mm256_set1_ps(-Half(b->dmin)), 1);
-    const __m512 v = _mm512_mul_ps(sm, dd);  // exact: 11-bit mantissa x 6-bit integer
-    for (int st = 0; st < 4; ++st) {
-      const __m512i idx = _mm512_set_epi32(2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1, 2 * st + 1,
-                                           2 * st + 1, 2 * st + 1, 2 * st, 2 * st, 2 * st, 2 * st, 2 * st, 2 * st,
-                                           2 * st, 2 * st);
-      wb.scale[st] = _mm512_permutexvar_ps(idx, v);
+    wb.sv = _mm512_cvtph_ps(h);
+    if constexpr (T == TensorType::Q4_1 || T == TensorType::Q5_1) {
+      uint16_t m0, m1;
+      std::memcpy(&m0, blk + 2, 2);
+      std::memcpy(&m1, blk + bsz + 2, 2);
+      const __m128i mm = _mm_cvtsi32_si128(static_cast<int>(static_cast<uint32_t>(m0) | (static_cast<uint32_t>(m1) << 16)));
+      wb.mv = _mm512_cvtph_ps(_mm256_zextsi128_si256(mm));  // lanes 2..15: fp16 0 -> 0.0f
     }
-    // lanes 0..7 = -dmin * min_j (elements 8..15 of v), lanes 8..15 = 0
-    wb.neg_min = _mm512_maskz_permutexvar_ps(0x00FF, _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 15, 14, 13, 12, 11, 10, 9, 8), v);
-  } else {  // Q6_K
+  } else if constexpr (T == TensorType::Q4_K || T == TensorType::Q5_K) {
+    uint16_t d, dmin;
+    std::memcpy(&d, blk, 2);
+    std::memcpy(&dmin, blk + 2, 2);
+    // bytes 0..7: scales, 8..15: mins
+    const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(UnpackScalesK4(blk + 4)));
+    const __m512 dd = _mm512_insertf32x8(_mm512_set1_ps(Half(d)), _mm256_set1_ps(-Half(dmin)), 1);
+    wb.sv = _mm512_mul_ps(sm, dd);  // exact: 11-bit mantissa x 6-bit integer
+  } else if constexpr (T == TensorType::Q6_K) {
     const auto* b = reinterpret_cast<const BlockQ6_K*>(blk);
-    const float d = Half(b->d);
-    const __m512 v = _mm512_mul_ps(_mm512_set1_ps(d),
-                                   _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                       reinterpret_cast<const __m128i*>(b->scales)))));  // exact
-    for (int st = 0; st < 4; ++st) {
-      const int i = 4 * st;
-      const __m512i idx = _mm512_set_epi32(i + 3, i + 3, i + 3, i + 3, i + 2, i + 2, i + 2, i + 2, i + 1, i + 1, i + 1,
-                                           i + 1, i, i, i, i);
-      wb.scale[st] = _mm512_permutexvar_ps(idx, v);
-    }
+    wb.sv = _mm512_mul_ps(_mm512_set1_ps(Half(b->d)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                                          reinterpret_cast<const __m128i*>(b->scales)))));  // exact
+  } else if constexpr (T == TensorType::Q3_K) {
+    const auto* b = reinterpret_cast<const BlockQ3_K*>(blk);
+    const __m512i sc = _mm512_sub_epi32(_mm512_cvtepu8_epi32(UnpackScalesQ3K(b->scales)), _mm512_set1_epi32(32));
+    wb.sv = _mm512_mul_ps(_mm512_set1_ps(Half(b->d)), _mm512_cvtepi32_ps(sc));  // exact
+  } else {  // Q2_K
+    const auto* b = reinterpret_cast<const BlockQ2_K*>(blk);
+    const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->scales)));
+    wb.sv = _mm512_mul_ps(_mm512_set1_ps(Half(b->d)),
+                          _mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(0xF))));  // exact
+    wb.mv = _mm512_mul_ps(_mm512_set1_ps(Half(b->dmin)), _mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4)));
   }
+}
+
+// Byte b of the result: lo (bytes 0..31) or hi (bytes 32..63), as a constant vector.
+GRETA_VNNI_ATTR HWY_INLINE __m512i SplitBytes(int lo, int hi) {
+  return _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(lo)), _mm256_set1_epi8(static_cast<char>(hi)), 1);
 }
 
 // The 64 unsigned weights u = w + c of step st (0-based within the block), in element order.
@@ -274,20 +393,61 @@ GRETA_VNNI_ATTR HWY_INLINE __m512i DecodeWeights(const uint8_t* blk, int st) {
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
     const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs));
     return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(-128));
-  } else if constexpr (T == TensorType::Q4_0) {
-    const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
-    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
-    const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs));
+  } else if constexpr (IsPair32(T)) {  // Q4_0, Q4_1, Q5_0, Q5_1
+    constexpr int64_t bsz = Q8BlockBytes(T) / 2;
+    constexpr int64_t qs_off = bsz - 16;  // qs is the last field
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + qs_off));
+    const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + bsz + qs_off));
     // [q0 | q1 | q0 | q1] -> low nibbles in the lower half, high nibbles in the upper half
     const __m512i q = _mm512_broadcast_i64x4(_mm256_set_m128i(q1, q0));
     const __m512i nib = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), lo4);
     // nib = [lo0, lo1, hi0, hi1] -> element order [lo0, hi0, lo1, hi1]
-    return _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));
-  } else if constexpr (T == TensorType::Q4_K) {
-    const auto* b = reinterpret_cast<const BlockQ4_K*>(blk);
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * st));
+    const __m512i u = _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));
+    if constexpr (T == TensorType::Q5_0 || T == TensorType::Q5_1) {
+      // qh bit j of a block is the 5th bit of its element j: one mask bit per byte of u.
+      uint32_t h0, h1;
+      std::memcpy(&h0, blk + qs_off - 4, 4);
+      std::memcpy(&h1, blk + bsz + qs_off - 4, 4);
+      const __mmask64 hb = static_cast<__mmask64>(h0) | (static_cast<__mmask64>(h1) << 32);
+      return _mm512_mask_add_epi8(u, hb, u, _mm512_set1_epi8(16));
+    } else {
+      return u;
+    }
+  } else if constexpr (T == TensorType::Q4_K || T == TensorType::Q5_K) {
+    // Step st: qs[32 st .. 32 st + 31], low nibbles = elements 0..31, high nibbles = 32..63.
+    const uint8_t* qs = T == TensorType::Q4_K ? reinterpret_cast<const BlockQ4_K*>(blk)->qs
+                                              : reinterpret_cast<const BlockQ5_K*>(blk)->qs;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * st));
     const __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), q, 1);
-    return _mm512_and_si512(_mm512_mask_srli_epi16(qq, 0xFFFF0000u, qq, 4), lo4);
+    const __m512i u = _mm512_and_si512(_mm512_mask_srli_epi16(qq, 0xFFFF0000u, qq, 4), lo4);
+    if constexpr (T == TensorType::Q5_K) {
+      // 5th bit: bit 2 st of qh[l] for element l, bit 2 st + 1 for element 32 + l.
+      const auto* b = reinterpret_cast<const BlockQ5_K*>(blk);
+      const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh)));
+      const __mmask64 hb = _mm512_test_epi8_mask(qh, SplitBytes(1 << (2 * st), 1 << (2 * st + 1)));
+      return _mm512_mask_add_epi8(u, hb, u, _mm512_set1_epi8(16));
+    } else {
+      return u;
+    }
+  } else if constexpr (T == TensorType::Q2_K || T == TensorType::Q3_K) {
+    // Step st: elements 128 h + 64 p + l (h = st / 2, p = st % 2, l < 64) are bits 2 j..2 j+1 of
+    // qs[32 h + l % 32] with j = 2 p + l / 32 (Q3_K: 3rd bit = bit 4 h + j of hmask[l % 32]).
+    const uint8_t* qs = T == TensorType::Q2_K ? reinterpret_cast<const BlockQ2_K*>(blk)->qs
+                                              : reinterpret_cast<const BlockQ3_K*>(blk)->qs;
+    const int h = st >> 1, j = 2 * (st & 1);
+    const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h)));
+    const __m512i cnt = _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(2 * j)),
+                                           _mm256_set1_epi16(static_cast<short>(2 * j + 2)), 1);
+    const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(q, cnt), _mm512_set1_epi8(3));
+    if constexpr (T == TensorType::Q3_K) {
+      const auto* b = reinterpret_cast<const BlockQ3_K*>(blk);
+      const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->hmask)));
+      const int bit = 4 * h + j;
+      const __mmask64 hb = _mm512_test_epi8_mask(hm, SplitBytes(1 << bit, 1 << (bit + 1)));
+      return _mm512_mask_add_epi8(u, hb, u, _mm512_set1_epi8(4));  // u = q + 4 h = w + 4
+    } else {
+      return u;
+    }
   } else {  // Q6_K: step st covers elements 64*st .. 64*st+63 of the super-block
     const auto* b = reinterpret_cast<const BlockQ6_K*>(blk);
     const int half = st >> 1, part = st & 1;
@@ -312,10 +472,9 @@ GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t
   constexpr int64_t kBlock = Q8BlockElems(T);
   constexpr int kSteps = static_cast<int>(kBlock / 64);
   constexpr int kShift = Q8OffsetShift(T);
-  constexpr int64_t kBlockBytes = T == TensorType::Q8_0   ? 2 * sizeof(BlockQ8_0)
-                                  : T == TensorType::Q4_0 ? 2 * sizeof(BlockQ4_0)
-                                  : T == TensorType::Q4_K ? sizeof(BlockQ4_K)
-                                                          : sizeof(BlockQ6_K);
+  constexpr int64_t kBlockBytes = Q8BlockBytes(T);
+  constexpr int kMinLanes = BlockMinLanes(T);
+  constexpr bool kLaneMin = T == TensorType::Q2_K;
   const int64_t K = a.k;
   const int64_t arb = act_row_bytes(K);
   __m512 acc[NR][MR];
@@ -337,16 +496,50 @@ GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t
   }
   const int64_t n_blocks = K / kBlock;
   const int64_t pf_dist = std::max<int64_t>(kPrefetchBytes, NR * a.row_bytes);
+  // Blocks of at most 64 bytes: one prefetch per block reaches every cache line of the row.
+  constexpr int64_t kPrefetchSpan = kBlockBytes <= 64 ? 1 : kBlockBytes + 64;
   for (int64_t blk = 0; blk < n_blocks; ++blk) {
-    Q8WeightBlock wb[NR];
     if constexpr (MR == 1) {
       // Decode streams weights from memory: prefetch the block kPrefetchBytes ahead in each row
       // (in the next tile's rows, as the rows of a task are contiguous).
 #pragma GCC unroll 8
       for (int r = 0; r < NR; ++r)
-        for (int64_t off = 0; off < kBlockBytes + 64; off += 64)
+        for (int64_t off = 0; off < kPrefetchSpan; off += 64)
           _mm_prefetch(reinterpret_cast<const char*>(wrow[r] + blk * kBlockBytes + pf_dist + off), _MM_HINT_T0);
     }
+    if constexpr (MR == 1) {
+      // Decode: one weight row at a time through the whole block (its scales, steps and minimum
+      // term), so only the 8 accumulators stay live across rows; the activation vectors are
+      // reloaded from L1 per row. Same operations per pair as the tiles below, in the same order.
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* wb_ptr = wrow[r] + blk * kBlockBytes;
+        Q8WeightBlock wb;
+        DecodeScales<T>(wb_ptr, wb);
+#pragma GCC unroll 4
+        for (int st = 0; st < kSteps; ++st) {
+          const int64_t step = blk * kSteps + st;
+          const __m512i w = DecodeWeights<T>(wb_ptr, st);
+          const __m512i xv = _mm512_load_si512(xq[0] + 64 * step);
+          const __m512 dx = _mm512_load_ps(dv[0] + 16 * step);
+          __m512i init = _mm512_setzero_si512();
+          if constexpr (kShift >= 0) init = _mm512_slli_epi32(_mm512_load_si512(ns[0] + 16 * step), kShift);
+          const __m512i isum = _mm512_dpbusd_epi32(init, w, xv);
+          acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(StepScale<T>(wb, st), dx), acc[r][0]);
+          if constexpr (kLaneMin) {
+            const __m512 xs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(ns[0] + 16 * step)), dx);
+            acc[r][0] = _mm512_fmadd_ps(StepMinQ2K(wb, st), xs, acc[r][0]);
+          }
+        }
+        if constexpr (kMinLanes > 0) {
+          constexpr __mmask16 kMask = static_cast<__mmask16>((1u << kMinLanes) - 1);
+          const __m512 s = _mm512_maskz_loadu_ps(kMask, sb[0] + kMinLanes * blk);
+          acc[r][0] = _mm512_fmadd_ps(BlockMinCoef<T>(wb), s, acc[r][0]);
+        }
+      }
+      continue;
+    }
+    Q8WeightBlock wb[NR];
 #pragma GCC unroll 8
     for (int r = 0; r < NR; ++r) DecodeScales<T>(wrow[r] + blk * kBlockBytes, wb[r]);
 #pragma GCC unroll 4
@@ -354,10 +547,12 @@ GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t
       const int64_t step = blk * kSteps + st;  // global 64-element step
       __m512i w[NR];
       __m512 ws[NR];
+      __m512 wm[NR];
 #pragma GCC unroll 8
       for (int r = 0; r < NR; ++r) {
         w[r] = DecodeWeights<T>(wrow[r] + blk * kBlockBytes, st);
-        ws[r] = (T == TensorType::Q8_0 || T == TensorType::Q4_0) ? wb[r].scale[0] : wb[r].scale[st];
+        ws[r] = StepScale<T>(wb[r], st);
+        if constexpr (kLaneMin) wm[r] = StepMinQ2K(wb[r], st);
       }
 #pragma GCC unroll 8
       for (int mm = 0; mm < MR; ++mm) {
@@ -369,19 +564,26 @@ GRETA_VNNI_ATTR HWY_NOINLINE void TileQ8(const MatmulArgs& a, int64_t n, int64_t
         } else {
           init = _mm512_setzero_si512();
         }
+        __m512 xs;  // Q2_K: -(sum of the lane's 4 quants) * dx
+        if constexpr (kLaneMin) xs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(ns[mm] + 16 * step)), dx);
 #pragma GCC unroll 8
         for (int r = 0; r < NR; ++r) {
           const __m512i isum = _mm512_dpbusd_epi32(init, w[r], xv);
           acc[r][mm] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws[r], dx), acc[r][mm]);
+          if constexpr (kLaneMin) acc[r][mm] = _mm512_fmadd_ps(wm[r], xs, acc[r][mm]);
         }
       }
     }
-    if constexpr (T == TensorType::Q4_K) {
+    if constexpr (kMinLanes > 0) {
+      constexpr __mmask16 kMask = static_cast<__mmask16>((1u << kMinLanes) - 1);
+      __m512 coef[NR];
+#pragma GCC unroll 8
+      for (int r = 0; r < NR; ++r) coef[r] = BlockMinCoef<T>(wb[r]);
 #pragma GCC unroll 8
       for (int mm = 0; mm < MR; ++mm) {
-        const __m512 s = _mm512_maskz_loadu_ps(0xFF, sb[mm] + 8 * blk);
+        const __m512 s = _mm512_maskz_loadu_ps(kMask, sb[mm] + kMinLanes * blk);
 #pragma GCC unroll 8
-        for (int r = 0; r < NR; ++r) acc[r][mm] = _mm512_fmadd_ps(wb[r].neg_min, s, acc[r][mm]);
+        for (int r = 0; r < NR; ++r) acc[r][mm] = _mm512_fmadd_ps(coef[r], s, acc[r][mm]);
       }
     }
   }
@@ -461,7 +663,13 @@ void MatmulRows(const MatmulArgs& a, int64_t n0, int64_t n1) {
     switch (a.type) {
       case TensorType::Q8_0: return MatmulRowsQ8<TensorType::Q8_0>(a, n0, n1);
       case TensorType::Q4_0: return MatmulRowsQ8<TensorType::Q4_0>(a, n0, n1);
+      case TensorType::Q4_1: return MatmulRowsQ8<TensorType::Q4_1>(a, n0, n1);
+      case TensorType::Q5_0: return MatmulRowsQ8<TensorType::Q5_0>(a, n0, n1);
+      case TensorType::Q5_1: return MatmulRowsQ8<TensorType::Q5_1>(a, n0, n1);
+      case TensorType::Q2_K: return MatmulRowsQ8<TensorType::Q2_K>(a, n0, n1);
+      case TensorType::Q3_K: return MatmulRowsQ8<TensorType::Q3_K>(a, n0, n1);
       case TensorType::Q4_K: return MatmulRowsQ8<TensorType::Q4_K>(a, n0, n1);
+      case TensorType::Q5_K: return MatmulRowsQ8<TensorType::Q5_K>(a, n0, n1);
       case TensorType::Q6_K: return MatmulRowsQ8<TensorType::Q6_K>(a, n0, n1);
       default: break;
     }

@@ -16,14 +16,14 @@ std::string dump_tmp_name(const char* final_name, long pid, unsigned n) {
 }
 
 DumpLock::DumpLock(const std::string& dir, bool exclusive) {
-  std::string path = dir + "/" + kLockFile;
-  // A reader never creates the lock file: without one, no writer has published here yet, and
-  // the CRC-32 recorded in metadata.json still catches a writer that starts meanwhile.
-  fd_ = exclusive ? ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)
-                  : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // The lock is the directory's own inode (renames inside it never replace it), so nothing is
+  // created next to the dump. The CRC-32 recorded in metadata.json still catches a writer that
+  // does not lock.
+  const std::string& path = dir;
+  fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd_ < 0) {
     if (!exclusive) return;
-    fail("cannot open lock file '" + path + "': " + std::strerror(errno));
+    fail("cannot open dump directory '" + path + "' to lock it: " + std::strerror(errno));
   }
   int rc;
   do {

@@ -4,7 +4,7 @@
 //   1. Both files are written under temporary names in DIR (".logits.jsonl.gz.tmp-<pid>-<n>",
 //      ".metadata.json.tmp-<pid>-<n>") and fsync'ed. metadata.json records the size and CRC-32 of
 //      the logits file it belongs to ("logits_file": {"bytes", "crc32"}).
-//   2. Under an exclusive flock on DIR/.greta-dump.lock: rename logits, then metadata, then fsync
+//   2. Under an exclusive flock on DIR itself (no lock file): rename logits, then metadata, then fsync
 //      DIR. Two writers into one DIR are serialised: the last one to take the lock wins both
 //      names, never one name each.
 //   3. read_dump() takes the lock shared while it opens both files, so it never sees one writer's
@@ -104,6 +104,7 @@ struct DumpWriter::Impl {
   int64_t next_idx = 0;
   int64_t n_vocab = -1;
   bool done = false;         // published, or aborted
+  std::vector<std::string> created;  // directories this writer created, deepest first
 
   void cleanup() noexcept {
     gz.reset();
@@ -115,6 +116,13 @@ struct DumpWriter::Impl {
     if (!tmp_meta.empty()) ::unlink(tmp_meta.c_str());
     tmp_logits.clear();
     tmp_meta.clear();
+    // A run that ends without a dump leaves no directory behind that it created (only empty
+    // ones are removed: fs::remove fails on anything else).
+    for (const std::string& d : created) {
+      std::error_code ec;
+      fs::remove(d, ec);
+    }
+    created.clear();
     done = true;
   }
 };
@@ -127,6 +135,10 @@ DumpWriter::DumpWriter(const std::string& dir) : impl_(std::make_unique<Impl>())
   if (fs::exists(st)) {
     if (!fs::is_directory(st)) fail("dump directory '" + m.dir + "' exists and is not a directory");
   } else {
+    for (fs::path p(m.dir); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      m.created.push_back(p.string());
+      if (p == p.parent_path()) break;
+    }
     fs::create_directories(m.dir, ec);
     if (ec) fail("cannot create dump directory '" + m.dir + "': " + ec.message());
   }
@@ -137,6 +149,7 @@ DumpWriter::DumpWriter(const std::string& dir) : impl_(std::make_unique<Impl>())
   if (m.fd < 0) {
     int err = errno;
     m.tmp_logits.clear();
+    m.cleanup();  // the directories it created, if any
     fail("cannot write to dump directory '" + m.dir + "': " + std::strerror(err));
   }
   m.gz = std::make_unique<HuffmanGzipWriter>(m.fd, m.dir + "/" + kLogitsFile);

@@ -24,7 +24,14 @@ WeightView bind_tensor(const gguf::GgufFile& file, const TensorSpec& spec, const
     if (required) fail("missing tensor '" + name + "' in " + file.path());
     return {};
   }
-  const int64_t ne0 = dim_value(spec.ne0, hp), ne1 = dim_value(spec.ne1, hp);
+  if (spec.need == Need::Refused) {
+    fail(std::string(hp.arch_name()) + ": tensor '" + name + "' is present but greta does not support what it "
+         "computes yet (" + file.path() + ")");
+  }
+  // A part of a fused tensor: the whole tensor's shape is checked, the part's rows are bound.
+  int64_t part_row0 = 0, fused_rows = 0;
+  const bool part = fused_part(spec.ne1, hp, part_row0, fused_rows);
+  const int64_t ne0 = dim_value(spec.ne0, hp), ne1 = part ? fused_rows : dim_value(spec.ne1, hp);
   if (!(t->ne[0] == ne0 && t->ne[1] == ne1 && t->ne[2] == 1 && t->ne[3] == 1)) {
     fail("tensor '" + name + "' has shape " + t->shape_string() + ", expected " + shape_str(ne0, ne1));
   }
@@ -44,10 +51,10 @@ WeightView bind_tensor(const gguf::GgufFile& file, const TensorSpec& spec, const
   }
   WeightView w;
   w.type = t->type;
-  w.rows = ne1;
+  w.rows = part ? dim_value(spec.ne1, hp) : ne1;
   w.cols = ne0;
   w.row_bytes = t->row_bytes();
-  w.data = t->data;
+  w.data = t->data + part_row0 * w.row_bytes;
   return w;
 }
 

@@ -22,6 +22,8 @@ struct LayerWeights {
   Weight bq;         // [n_embd_q] f32 (qwen2)
   Weight bk;         // [n_embd_kv] f32 (qwen2)
   Weight bv;         // [n_embd_kv] f32 (qwen2)
+  Weight attn_q_norm;  // [head_dim] f32 (qwen3: RMSNorm of each query head)
+  Weight attn_k_norm;  // [head_dim] f32 (qwen3: RMSNorm of each key head)
   Weight ffn_norm;   // [n_embd] f32
   Weight ffn_gate;   // [n_ff, n_embd]
   Weight ffn_up;     // [n_ff, n_embd]

@@ -65,6 +65,33 @@ Vocab builtin_vocab(int64_t n) {
 
 [[noreturn]] void usage_error(const std::string& msg) { fail(msg, kExitUsage); }
 
+// What distinguishes the architectures in a synthetic file.
+struct ArchSynth {
+  const char* name;
+  bool qkv_bias;        // attn_{q,k,v}.bias
+  bool qk_norm;         // attn_{q,k}_norm.weight [head_dim]
+  bool key_length;      // writes attention.key_length / value_length
+  bool fused;           // attn_qkv (rows Q | K | V) and ffn_up (rows gate | up), no ffn_gate (phi3)
+  float rope_base;
+  float rms_eps;
+};
+
+constexpr ArchSynth kArchSynth[] = {
+    {"llama", false, false, false, false, 10000.0f, 1e-5f},
+    {"qwen2", true, false, false, false, 1000000.0f, 1e-6f},
+    {"qwen3", false, true, true, false, 1000000.0f, 1e-6f},
+    {"phi3", false, false, false, true, 10000.0f, 1e-5f},
+};
+
+const ArchSynth& arch_synth(const std::string& name) {
+  for (const ArchSynth& a : kArchSynth) {
+    if (name == a.name) return a;
+  }
+  usage_error("synth: unknown architecture '" + name + "' (expected " + synth_arch_names() + ")");
+}
+
+int64_t head_dim_of(const SynthShape& s) { return s.head_dim > 0 ? s.head_dim : s.dim / s.n_heads; }
+
 void check_shape(const SynthOptions& o, const SynthShape& s) {
   // Bounds far above real models that keep every row buffer and u32 key small.
   auto in_range = [](int64_t v, int64_t hi, const char* what) {
@@ -79,20 +106,27 @@ void check_shape(const SynthOptions& o, const SynthShape& s) {
   in_range(s.n_kv_heads, int64_t(1) << 20, "kv_heads");
   in_range(s.ffn, int64_t(1) << 20, "ffn");
   in_range(s.context, int64_t(1) << 24, "context");
-  if (s.dim % s.n_heads != 0) {
+  if (s.head_dim < 0 || s.head_dim > 65536) {
+    usage_error("synth: head_dim " + std::to_string(s.head_dim) + " is invalid (expected 1 to 65536, or 0: dim / heads)");
+  }
+  if (s.head_dim > 0 && !arch_synth(o.arch).key_length && s.head_dim * s.n_heads != s.dim) {
+    usage_error("synth: head_dim " + std::to_string(s.head_dim) + " must be dim / heads for " + o.arch +
+                " (only qwen3 decouples it)");
+  }
+  if (s.head_dim == 0 && s.dim % s.n_heads != 0) {
     usage_error("synth: dim " + std::to_string(s.dim) + " is not a multiple of heads " + std::to_string(s.n_heads));
   }
   if (s.n_heads % s.n_kv_heads != 0) {
     usage_error("synth: heads " + std::to_string(s.n_heads) + " is not a multiple of kv_heads " +
                 std::to_string(s.n_kv_heads));
   }
-  if ((s.dim / s.n_heads) % 2 != 0) {
-    usage_error("synth: head size " + std::to_string(s.dim / s.n_heads) + " is odd (RoPE needs an even head size)");
+  if (head_dim_of(s) % 2 != 0) {
+    usage_error("synth: head size " + std::to_string(head_dim_of(s)) + " is odd (RoPE needs an even head size)");
   }
   for (TensorType t : {o.type, o.output_type.value_or(o.type)}) {
     const TensorTypeInfo& info = tensor_type_info(t);
     if (!info.is_storage_type) usage_error(std::string("synth: type ") + info.name + " cannot be stored");
-    for (auto [v, what] : {std::pair{s.dim, "dim"}, std::pair{s.ffn, "ffn"}}) {
+    for (auto [v, what] : {std::pair{s.dim, "dim"}, std::pair{s.ffn, "ffn"}, std::pair{head_dim_of(s) * s.n_heads, "heads * head_dim"}}) {
       if (v % info.block_size != 0) {
         usage_error(std::string("synth: ") + what + " " + std::to_string(v) + " is not a multiple of the " + info.name +
                     " block size " + std::to_string(info.block_size));
@@ -187,6 +221,12 @@ SynthShape synth_parse_shape(std::string_view spec) {
   return SynthShape{v[0], v[1], v[2], v[3], v[4], v[5], 2048};
 }
 
+std::string synth_arch_names() {
+  std::string names;
+  for (const ArchSynth& a : kArchSynth) names += (names.empty() ? "" : ", ") + std::string(a.name);
+  return names;
+}
+
 uint32_t synth_file_type(TensorType type) {
   switch (type) {
     case TensorType::F32: return 0;
@@ -209,6 +249,7 @@ uint32_t synth_file_type(TensorType type) {
 
 void synth_llama(const SynthOptions& o) {
   if (o.out.empty()) usage_error("synth: no output file given");
+  const ArchSynth& arch = arch_synth(o.arch);
   SynthShape s = o.shape;
   check_shape(o, s);
 
@@ -224,24 +265,30 @@ void synth_llama(const SynthOptions& o) {
   if (s.vocab > int64_t(1) << 24) usage_error("synth: vocab " + std::to_string(s.vocab) + " is invalid (expected at most 16777216)");
 
   const TensorType out_type = o.output_type.value_or(o.type);
-  const int64_t head_dim = s.dim / s.n_heads;
+  const int64_t head_dim = head_dim_of(s);
+  const int64_t q_dim = head_dim * s.n_heads;
   const int64_t kv_dim = head_dim * s.n_kv_heads;
+  const std::string k = std::string(arch.name) + ".";  // metadata key prefix
 
   gguf::GgufWriter w;
-  w.add_string("general.architecture", "llama");
+  w.add_string("general.architecture", arch.name);
   w.add_string("general.name", "greta-synth" + (o.preset.empty() ? std::string() : "-" + o.preset));
   w.add_u32("general.file_type", synth_file_type(o.type));
   w.add_u64("greta.synth.seed", o.seed);
-  w.add_u32("llama.context_length", static_cast<uint32_t>(s.context));
-  w.add_u32("llama.embedding_length", static_cast<uint32_t>(s.dim));
-  w.add_u32("llama.block_count", static_cast<uint32_t>(s.n_layers));
-  w.add_u32("llama.feed_forward_length", static_cast<uint32_t>(s.ffn));
-  w.add_u32("llama.attention.head_count", static_cast<uint32_t>(s.n_heads));
-  w.add_u32("llama.attention.head_count_kv", static_cast<uint32_t>(s.n_kv_heads));
-  w.add_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_f32("llama.rope.freq_base", 10000.0f);
-  w.add_u32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
-  w.add_u32("llama.vocab_size", static_cast<uint32_t>(s.vocab));
+  w.add_u32(k + "context_length", static_cast<uint32_t>(s.context));
+  w.add_u32(k + "embedding_length", static_cast<uint32_t>(s.dim));
+  w.add_u32(k + "block_count", static_cast<uint32_t>(s.n_layers));
+  w.add_u32(k + "feed_forward_length", static_cast<uint32_t>(s.ffn));
+  w.add_u32(k + "attention.head_count", static_cast<uint32_t>(s.n_heads));
+  w.add_u32(k + "attention.head_count_kv", static_cast<uint32_t>(s.n_kv_heads));
+  if (arch.key_length) {
+    w.add_u32(k + "attention.key_length", static_cast<uint32_t>(head_dim));
+    w.add_u32(k + "attention.value_length", static_cast<uint32_t>(head_dim));
+  }
+  w.add_f32(k + "attention.layer_norm_rms_epsilon", arch.rms_eps);
+  w.add_f32(k + "rope.freq_base", arch.rope_base);
+  w.add_u32(k + "rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.add_u32(k + "vocab_size", static_cast<uint32_t>(s.vocab));
   if (vocab_file) {
     for (const gguf::KeyValue& kv : vocab_file->metadata()) {
       if (kv.key.substr(0, 10) == "tokenizer.") w.add_value(kv.key, kv.value);
@@ -272,13 +319,30 @@ void synth_llama(const SynthOptions& o) {
   for (int64_t l = 0; l < s.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", TensorType::F32, s.dim, 0, 0.0f, true);  // [dim]
-    add(p + "attn_q.weight", o.type, s.dim, s.dim, amp(s.dim), false);      // [dim, dim]
-    add(p + "attn_k.weight", o.type, s.dim, kv_dim, amp(s.dim), false);     // [dim, kv_dim]
-    add(p + "attn_v.weight", o.type, s.dim, kv_dim, amp(s.dim), false);     // [dim, kv_dim]
-    add(p + "attn_output.weight", o.type, s.dim, s.dim, amp(s.dim), false); // [dim, dim]
+    if (arch.fused) {
+      add(p + "attn_qkv.weight", o.type, s.dim, q_dim + 2 * kv_dim, amp(s.dim), false);  // [dim, q | k | v]
+    } else {
+      add(p + "attn_q.weight", o.type, s.dim, q_dim, amp(s.dim), false);     // [dim, heads * head_dim]
+      add(p + "attn_k.weight", o.type, s.dim, kv_dim, amp(s.dim), false);    // [dim, kv_dim]
+      add(p + "attn_v.weight", o.type, s.dim, kv_dim, amp(s.dim), false);    // [dim, kv_dim]
+    }
+    if (arch.qkv_bias) {
+      add(p + "attn_q.bias", TensorType::F32, q_dim, 0, 0.1f, false);     // [heads * head_dim]
+      add(p + "attn_k.bias", TensorType::F32, kv_dim, 0, 0.1f, false);    // [kv_dim]
+      add(p + "attn_v.bias", TensorType::F32, kv_dim, 0, 0.1f, false);    // [kv_dim]
+    }
+    if (arch.qk_norm) {
+      add(p + "attn_q_norm.weight", TensorType::F32, head_dim, 0, 0.0f, true);  // [head_dim]
+      add(p + "attn_k_norm.weight", TensorType::F32, head_dim, 0, 0.0f, true);  // [head_dim]
+    }
+    add(p + "attn_output.weight", o.type, q_dim, s.dim, amp(q_dim), false);  // [heads * head_dim, dim]
     add(p + "ffn_norm.weight", TensorType::F32, s.dim, 0, 0.0f, true);   // [dim]
-    add(p + "ffn_gate.weight", o.type, s.dim, s.ffn, amp(s.dim), false);    // [dim, ffn]
-    add(p + "ffn_up.weight", o.type, s.dim, s.ffn, amp(s.dim), false);      // [dim, ffn]
+    if (arch.fused) {
+      add(p + "ffn_up.weight", o.type, s.dim, 2 * s.ffn, amp(s.dim), false);  // [dim, gate | up]
+    } else {
+      add(p + "ffn_gate.weight", o.type, s.dim, s.ffn, amp(s.dim), false);    // [dim, ffn]
+      add(p + "ffn_up.weight", o.type, s.dim, s.ffn, amp(s.dim), false);      // [dim, ffn]
+    }
     add(p + "ffn_down.weight", o.type, s.ffn, s.dim, amp(s.ffn), false);    // [ffn, dim]
   }
   add("output_norm.weight", TensorType::F32, s.dim, 0, 0.0f, true);      // [dim]

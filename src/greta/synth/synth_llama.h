@@ -1,5 +1,7 @@
 #pragma once
-// Synthetic llama-architecture GGUF models with deterministic pseudo-random weights.
+// Synthetic GGUF models of every architecture greta runs (llama, qwen2, qwen3, phi3:
+// synth_arch_names())
+// with deterministic pseudo-random weights.
 //
 // These are what speed benchmarks and shape tests run on, so writing one is fast: rows are
 // generated and quantized in parallel and streamed to the file, never held whole in memory.
@@ -26,10 +28,12 @@ struct SynthShape {
   int64_t n_kv_heads = 0;
   int64_t ffn = 0;         // feed_forward_length
   int64_t vocab = 0;       // ignored when a vocabulary is copied from a file
-  int64_t context = 2048;  // llama.context_length
+  int64_t context = 2048;  // <arch>.context_length
+  int64_t head_dim = 0;    // <arch>.attention.key_length; 0: dim / heads
 };
 
 struct SynthOptions {
+  std::string arch = "llama";  // general.architecture: one of synth_arch_names()
   std::string preset;     // for general.name; "" for a custom shape
   SynthShape shape;
   TensorType type = TensorType::Q8_0;      // every 2-D weight except output.weight
@@ -45,6 +49,13 @@ struct SynthOptions {
 // (2048/22/32/4/5632, vocab 32000, context 2048), "llama-7b" (4096/32/32/32/11008, vocab 32000,
 // context 4096). Unknown name: greta::Error (usage).
 SynthShape synth_preset(std::string_view name, TensorType type, std::optional<TensorType> output_type);
+
+// The architectures synth_llama writes: "llama, qwen2, qwen3, phi3". Each gets its tensors and
+// keys as llama.cpp names them: qwen2 adds Q/K/V biases (uniform, amplitude 0.1), rope base 1e6
+// and RMSNorm eps 1e-6; qwen3 adds per-head Q/K norms (ones), rope base 1e6, eps 1e-6 and writes
+// attention.key_length / value_length (head_dim may then differ from dim / heads); phi3 fuses
+// Q, K, V into attn_qkv (rows Q | K | V) and gate, up into ffn_up (rows gate | up).
+std::string synth_arch_names();
 
 // Parses "dim,layers,heads,kv_heads,ffn,vocab". Malformed: greta::Error (usage).
 SynthShape synth_parse_shape(std::string_view spec);

@@ -10,6 +10,7 @@
 #include "greta/core/error.h"
 #include "greta/app/generate.h"
 #include "greta/app/infer_options.h"
+#include "greta/app/tool_cli.h"
 
 #ifdef GRETA_HAVE_CUDA
 #include "greta/cuda/cuda_backend.h"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
       std::fputs(parsed.text.c_str(), stdout);
       return 0;
     }
+    greta::print_notes("greta_infer", parsed.notes);
 #ifdef GRETA_HAVE_CUDA
     greta::cuda::register_backend();
 #endif

@@ -17,7 +17,15 @@ namespace greta::model {
 struct HParams;
 
 // A tensor dimension in terms of the hyperparameters.
-enum class Dim { One, Embd, EmbdQ, EmbdKv, Ff, Vocab, RotHalf };
+enum class Dim {
+  One, Embd, EmbdQ, EmbdKv, Ff, Vocab, RotHalf, HeadDim,
+  // Parts of a fused tensor (as ne1: the part's rows). A spec with one of these binds a view of
+  // rows [row0, row0 + rows) of the named tensor, whose rows are the whole fused range: Phi-3's
+  // attn_qkv = Q | K | V rows and ffn_up = gate | up rows. No copy: the view is in the mapping.
+  QkvQ, QkvK, QkvV, FfGate, FfUp,
+};
+// For a fused-part Dim: the part's first row and the fused tensor's row count; false otherwise.
+bool fused_part(Dim d, const HParams& hp, int64_t& row0, int64_t& total_rows);
 int64_t dim_value(Dim d, const HParams& hp);
 const char* dim_name(Dim d);
 
@@ -25,6 +33,7 @@ enum class Need {
   Required,
   Optional,
   IfBias,  // required when the architecture has Q/K/V biases (qwen2), else optional
+  Refused, // a feature greta does not implement yet: the model is refused when the tensor is present
 };
 
 struct TensorSpec {
@@ -82,7 +91,7 @@ struct ArchInfo {
 
 // nullptr if greta does not know the architecture.
 const ArchInfo* find_arch(std::string_view name);
-std::string supported_arch_names();  // "llama, qwen2"
+std::string supported_arch_names();  // "llama, qwen2, qwen3, phi3"
 
 // Calls fn(spec, layer, weight) for every tensor of the table (layer -1 for model-level ones),
 // model-level tensors first, then layer by layer in table order.
@@ -93,8 +102,24 @@ void for_each_weight(const ArchInfo& arch, const Weights& w, int32_t n_layer,
 // "blk.3.attn_q.weight" / "token_embd.weight".
 std::string tensor_name(const TensorSpec& spec, int32_t layer);
 
-// The graph of the llama family (llama, qwen2): arch/llama.cpp.
+// The graph of the llama family (llama, qwen2, phi3): arch/llama.cpp.
 void llama_forward(const GraphArgs& args);
 extern const std::span<const TensorSpec> kLlamaTensors;
+// Qwen3: the llama block with per-head Q/K RMSNorm and head_dim decoupled from n_embd:
+// arch/qwen3.cpp.
+void qwen3_forward(const GraphArgs& args);
+extern const std::span<const TensorSpec> kQwen3Tensors;
+// Phi-3: the llama graph over views of the fused attn_qkv and ffn_up tensors (arch/phi3.cpp).
+extern const std::span<const TensorSpec> kPhi3Tensors;
+
+// Helpers shared by the graph files.
+// Reads a tensor back for the trace callback (does nothing unless tracing).
+void trace_tensor(const GraphArgs& g, const char* name, int layer, const backend::Tensor& t);
+// RMSNorm of every head of t [n, n_heads * head_dim] in place, with one weight [head_dim] for all
+// heads (Qwen3 / Gemma 3 Q/K norms): the rms_norm op on the [n * n_heads, head_dim] view of t's
+// rows when they are contiguous (ld == cols), else one rms_norm per head over strided views --
+// the same arithmetic per head either way.
+void rms_norm_per_head(backend::Backend& be, const backend::Tensor& t, const backend::Weight& w, int32_t n_heads,
+                       int32_t head_dim, float eps);
 
 }  // namespace greta::model

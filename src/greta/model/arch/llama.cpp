@@ -1,4 +1,4 @@
-// The llama family's graph (llama, qwen2): pre-norm blocks of grouped-query attention with
+// The llama family's graph (llama, qwen2; phi3 through its fused-tensor views): pre-norm blocks of grouped-query attention with
 // rotary embeddings and a SwiGLU feed-forward, RMSNorm everywhere. Written once against the
 // backend interface; every backend runs it. Intermediates carry llama.cpp's names.
 
@@ -34,12 +34,8 @@ const TensorSpec kTable[] = {
     {"ffn_down.weight",     true,  Dim::Ff,    Dim::Embd,  false, Need::Required,  nullptr, &LW::ffn_down,  true},
 };
 
-// Reads a tensor back for the trace callback (only when tracing).
 void trace(const GraphArgs& g, const char* name, int layer, const backend::Tensor& t) {
-  if (g.trace == nullptr) return;
-  std::vector<float> host(static_cast<size_t>(t.rows * t.cols));
-  g.be.read(t, host.data());
-  (*g.trace)(name, layer, host.data(), t.rows, t.cols);
+  trace_tensor(g, name, layer, t);
 }
 
 }  // namespace
