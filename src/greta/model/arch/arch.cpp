@@ -12,7 +12,7 @@ namespace {
 const ArchInfo kArchs[] = {
     {"llama", backend::RopeType::Normal, /*qkv_bias=*/false, kLlamaTensors, llama_forward},
     {"qwen2", backend::RopeType::NeoX, /*qkv_bias=*/true, kLlamaTensors, llama_forward},
-    {"qwen3", backend::RopeType::NeoX, /*qkv_bias=*/false, kQwen3Tensors, qwen3_forward},
+    {"qwen3", backend::RopeType::NeoX, /*qkv_bias=*/false, kQwen3Tensors, llama_forward},
     {"phi3", backend::RopeType::NeoX, /*qkv_bias=*/false, kPhi3Tensors, llama_forward},
 };
 

@@ -102,12 +102,11 @@ void for_each_weight(const ArchInfo& arch, const Weights& w, int32_t n_layer,
 // "blk.3.attn_q.weight" / "token_embd.weight".
 std::string tensor_name(const TensorSpec& spec, int32_t layer);
 
-// The graph of the llama family (llama, qwen2, phi3): arch/llama.cpp.
+// The graph of the llama family (llama, qwen2, qwen3, phi3): arch/llama.cpp.
 void llama_forward(const GraphArgs& args);
 extern const std::span<const TensorSpec> kLlamaTensors;
-// Qwen3: the llama block with per-head Q/K RMSNorm and head_dim decoupled from n_embd:
-// arch/qwen3.cpp.
-void qwen3_forward(const GraphArgs& args);
+// Qwen3: the llama block with per-head Q/K RMSNorm and head_dim decoupled from n_embd
+// (tensors in arch/qwen3.cpp; the llama graph).
 extern const std::span<const TensorSpec> kQwen3Tensors;
 // Phi-3: the llama graph over views of the fused attn_qkv and ffn_up tensors (arch/phi3.cpp).
 extern const std::span<const TensorSpec> kPhi3Tensors;

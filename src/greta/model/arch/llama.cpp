@@ -1,5 +1,7 @@
-// The llama family's graph (llama, qwen2; phi3 through its fused-tensor views): pre-norm blocks of grouped-query attention with
-// rotary embeddings and a SwiGLU feed-forward, RMSNorm everywhere. Written once against the
+// The llama family's graph (llama, qwen2, qwen3; phi3 through its fused-tensor views): pre-norm
+// blocks of grouped-query attention with rotary embeddings and a SwiGLU feed-forward, RMSNorm
+// everywhere; Q/K/V biases (qwen2) and per-head Q/K RMSNorm before RoPE (qwen3) where the table
+// binds them. Written once against the
 // backend interface; every backend runs it. Intermediates carry llama.cpp's names.
 
 #include <cmath>
@@ -71,6 +73,14 @@ void llama_forward(const GraphArgs& g) {
     if (L.bq.present()) be.add_bias(q, L.bq);
     if (L.bk.present()) be.add_bias(k, L.bk);
     if (L.bv.present()) be.add_bias(v, L.bv);
+    if (L.attn_q_norm.present()) {
+      rms_norm_per_head(be, q, L.attn_q_norm, hp.n_head, hp.head_dim, hp.rms_eps);
+      trace(g, "Qcur_normed", il, q);
+    }
+    if (L.attn_k_norm.present()) {
+      rms_norm_per_head(be, k, L.attn_k_norm, hp.n_head_kv, hp.head_dim, hp.rms_eps);
+      trace(g, "Kcur_normed", il, k);
+    }
     be.rope(q, hp.n_head, hp.head_dim);
     be.rope(k, hp.n_head_kv, hp.head_dim);
     trace(g, "Qcur", il, q);
